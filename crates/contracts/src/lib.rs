@@ -1,0 +1,6 @@
+//! Contracts shared between services: validated identifiers, and (versioned under `proto/v1/`)
+//! the messages that cross the broker.
+
+pub mod ids;
+
+pub use ids::{AccountId, BotId, IdError, IntegrationId, TokenId};

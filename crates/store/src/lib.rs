@@ -1,0 +1,110 @@
+//! PostgreSQL persistence for the platform.
+//!
+//! `Store` owns a diesel-async + deadpool pool. Migrations are embedded in the binary and run at
+//! start-up (`Store::connect`). Each aggregate has its own module with an `impl Store` block;
+//! every query on an account's object takes the `AccountId`, so that another account's object
+//! is indistinguishable from a missing one.
+
+mod error;
+#[doc(hidden)]
+pub mod schema;
+
+pub mod accounts;
+pub mod bots;
+pub mod integrations;
+
+use std::time::Duration;
+
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::AsyncPgConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub use error::StoreError;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Connection options; services build them from `config::DatabaseConfig`.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// A `postgres://` URL. Kept out of `Debug` because it may hold a password.
+    pub url: String,
+    pub max_connections: usize,
+    /// How long a caller waits for a free connection, and for a new one to be made.
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("url", &"[redacted]")
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// The handle every service uses to reach PostgreSQL. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<AsyncPgConnection>,
+}
+
+pub(crate) type Conn = Object<AsyncPgConnection>;
+
+impl Store {
+    /// Runs pending migrations, then builds the pool. Fails if the database cannot be reached.
+    pub async fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
+        run_migrations(&options.url).await?;
+        Self::connect_without_migrations(options)
+    }
+
+    /// Builds the pool only; connections are made lazily. For services that must start (and
+    /// report "not ready") while the database is away.
+    pub fn connect_without_migrations(options: &StoreOptions) -> Result<Self, StoreError> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(options.url.clone());
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+        Ok(Store { pool })
+    }
+
+    pub(crate) async fn conn(&self) -> Result<Conn, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Readiness probe: a connection can be checked out and answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.conn().await?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+        Ok(())
+    }
+}
+
+/// Applies every embedded migration not yet applied. Runs diesel's synchronous harness through
+/// `AsyncConnectionWrapper` on a blocking thread: diesel-async's own harness uses
+/// `block_in_place`, which panics on current-thread runtimes (tests, actix workers).
+pub async fn run_migrations(url: &str) -> Result<(), StoreError> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use diesel::Connection;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
+            .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+        conn.run_pending_migrations(MIGRATIONS)
+            .map(|applied| {
+                for version in applied {
+                    tracing::info!(%version, "applied migration");
+                }
+            })
+            .map_err(|err| StoreError::Migration(err.to_string()))
+    })
+    .await
+    .map_err(|err| StoreError::Migration(format!("migration task failed: {err}")))?
+}
