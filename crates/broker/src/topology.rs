@@ -1,0 +1,296 @@
+//! The platform's exchanges, queues and bindings, declared in this one place. Every
+//! connection (the first and each reconnect) declares all of it before anyone uses it, so a
+//! fresh broker or vhost needs no separate setup. Declarations are idempotent; changing an
+//! argument of an existing queue is refused by the broker (PRECONDITION_FAILED), so the
+//! arguments below are part of the deployment contract (see `docs/messaging.md`).
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, ExchangeKind};
+
+use crate::error::{short, BrokerError};
+
+/// Consistent-hash exchange in front of the inbound shards; the routing key is the
+/// conversation key.
+pub const INBOUND_EXCHANGE: &str = "bot.inbound";
+/// Direct exchange for outbound batches, routed by channel (`whatsapp`).
+pub const OUTBOUND_EXCHANGE: &str = "bot.outbound";
+/// Fanout exchange receiving rejected and over-delivered messages.
+pub const DEAD_EXCHANGE: &str = "bot.dead";
+pub const DEAD_LETTER_QUEUE: &str = "bot.dead-letter";
+pub const SENDER_WHATSAPP_QUEUE: &str = "sender.whatsapp";
+pub const WHATSAPP_ROUTING_KEY: &str = "whatsapp";
+/// Prefix of the per-replica reply queues of the API gateway.
+pub const REPLY_QUEUE_PREFIX: &str = "gateway.replies.";
+
+/// The plugin exchange type (rabbitmq_consistent_hash_exchange, bundled with 3.10 and 4.x).
+const CONSISTENT_HASH: &str = "x-consistent-hash";
+/// Binding key of a queue on a consistent-hash exchange: its weight on the hash ring.
+const EQUAL_WEIGHT: &str = "1";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topology {
+    /// Number of `bot.inbound.<n>` queues. Changing it moves conversations between shards,
+    /// so only change it with the executors drained.
+    pub inbound_shards: u16,
+    /// `x-delivery-limit` of the quorum queues: deliveries after which a message is
+    /// dead-lettered. Also what keeps a requeued message at the head of its queue on 3.10.
+    pub delivery_limit: u32,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Self {
+            inbound_shards: 8,
+            delivery_limit: 5,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExchangeSpec {
+    pub name: String,
+    pub kind: ExchangeKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueKind {
+    /// Durable, replicated; `single_active_consumer` makes one consumer at a time receive
+    /// from the queue, which is what keeps a shard's messages in order.
+    Quorum {
+        delivery_limit: Option<u32>,
+        single_active_consumer: bool,
+    },
+    /// Exclusive to the declaring connection, deleted with it; for replies only.
+    ExclusiveClassic,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub name: String,
+    pub kind: QueueKind,
+    pub dead_letter_exchange: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindingSpec {
+    pub queue: String,
+    pub exchange: String,
+    pub routing_key: String,
+}
+
+impl Topology {
+    pub fn with_shards(inbound_shards: u16) -> Self {
+        Self {
+            inbound_shards,
+            ..Self::default()
+        }
+    }
+
+    pub fn inbound_queue(shard: u16) -> String {
+        format!("{INBOUND_EXCHANGE}.{shard}")
+    }
+
+    /// `bot.inbound.0` .. `bot.inbound.<n-1>`: an executor consumes all of them.
+    pub fn inbound_queues(&self) -> Vec<String> {
+        (0..self.inbound_shards).map(Self::inbound_queue).collect()
+    }
+
+    pub fn exchanges(&self) -> Vec<ExchangeSpec> {
+        vec![
+            ExchangeSpec {
+                name: DEAD_EXCHANGE.into(),
+                kind: ExchangeKind::Fanout,
+            },
+            ExchangeSpec {
+                name: INBOUND_EXCHANGE.into(),
+                kind: ExchangeKind::Custom(CONSISTENT_HASH.into()),
+            },
+            ExchangeSpec {
+                name: OUTBOUND_EXCHANGE.into(),
+                kind: ExchangeKind::Direct,
+            },
+        ]
+    }
+
+    pub fn queues(&self) -> Vec<QueueSpec> {
+        let ordered = QueueKind::Quorum {
+            delivery_limit: Some(self.delivery_limit),
+            single_active_consumer: true,
+        };
+        let mut queues = vec![QueueSpec {
+            name: DEAD_LETTER_QUEUE.into(),
+            kind: QueueKind::Quorum {
+                delivery_limit: None,
+                single_active_consumer: false,
+            },
+            dead_letter_exchange: None,
+        }];
+        queues.extend(self.inbound_queues().into_iter().map(|name| QueueSpec {
+            name,
+            kind: ordered.clone(),
+            dead_letter_exchange: Some(DEAD_EXCHANGE.into()),
+        }));
+        queues.push(QueueSpec {
+            name: SENDER_WHATSAPP_QUEUE.into(),
+            kind: ordered,
+            dead_letter_exchange: Some(DEAD_EXCHANGE.into()),
+        });
+        queues
+    }
+
+    pub fn bindings(&self) -> Vec<BindingSpec> {
+        let mut bindings = vec![BindingSpec {
+            queue: DEAD_LETTER_QUEUE.into(),
+            exchange: DEAD_EXCHANGE.into(),
+            routing_key: String::new(),
+        }];
+        bindings.extend(self.inbound_queues().into_iter().map(|queue| BindingSpec {
+            queue,
+            exchange: INBOUND_EXCHANGE.into(),
+            routing_key: EQUAL_WEIGHT.into(),
+        }));
+        bindings.push(BindingSpec {
+            queue: SENDER_WHATSAPP_QUEUE.into(),
+            exchange: OUTBOUND_EXCHANGE.into(),
+            routing_key: WHATSAPP_ROUTING_KEY.into(),
+        });
+        bindings
+    }
+
+    /// Declares everything on `channel`: exchanges, then queues, then bindings.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), BrokerError> {
+        for exchange in self.exchanges() {
+            channel
+                .exchange_declare(
+                    short(&exchange.name, "exchange name")?,
+                    exchange.kind.clone(),
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        ..ExchangeDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        for queue in self.queues() {
+            declare_queue(channel, &queue).await?;
+        }
+        for binding in self.bindings() {
+            channel
+                .queue_bind(
+                    short(&binding.queue, "queue name")?,
+                    short(&binding.exchange, "exchange name")?,
+                    short(&binding.routing_key, "routing key")?,
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The reply queue of one API gateway replica: `gateway.replies.<instance-id>`.
+pub fn reply_queue_name(instance_id: &str) -> String {
+    format!("{REPLY_QUEUE_PREFIX}{instance_id}")
+}
+
+pub(crate) fn reply_queue_spec(name: String) -> QueueSpec {
+    QueueSpec {
+        name,
+        kind: QueueKind::ExclusiveClassic,
+        dead_letter_exchange: None,
+    }
+}
+
+pub(crate) async fn declare_queue(channel: &Channel, queue: &QueueSpec) -> Result<(), BrokerError> {
+    let mut arguments = FieldTable::default();
+    let options = match queue.kind {
+        QueueKind::Quorum {
+            delivery_limit,
+            single_active_consumer,
+        } => {
+            arguments.insert("x-queue-type".into(), long_string("quorum"));
+            if single_active_consumer {
+                arguments.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+            }
+            if let Some(limit) = delivery_limit {
+                arguments.insert(
+                    "x-delivery-limit".into(),
+                    AMQPValue::LongLongInt(i64::from(limit)),
+                );
+            }
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            }
+        }
+        QueueKind::ExclusiveClassic => QueueDeclareOptions {
+            durable: false,
+            exclusive: true,
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        },
+    };
+    if let Some(exchange) = &queue.dead_letter_exchange {
+        arguments.insert("x-dead-letter-exchange".into(), long_string(exchange));
+        // Quorum queues can dead-letter at-least-once (the dead-lettered copy is confirmed
+        // before the original is dropped); that strategy requires reject-publish overflow.
+        if matches!(queue.kind, QueueKind::Quorum { .. }) {
+            arguments.insert(
+                "x-dead-letter-strategy".into(),
+                long_string("at-least-once"),
+            );
+            arguments.insert("x-overflow".into(), long_string("reject-publish"));
+        }
+    }
+    channel
+        .queue_declare(short(&queue.name, "queue name")?, options, arguments)
+        .await?;
+    Ok(())
+}
+
+fn long_string(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_inbound_shard_is_an_ordered_quorum_queue_bound_with_equal_weight() {
+        let topology = Topology::with_shards(3);
+        assert_eq!(
+            topology.inbound_queues(),
+            ["bot.inbound.0", "bot.inbound.1", "bot.inbound.2"]
+        );
+        let queues = topology.queues();
+        for name in topology.inbound_queues() {
+            let queue = queues.iter().find(|q| q.name == name);
+            assert_eq!(
+                queue.map(|q| (&q.kind, q.dead_letter_exchange.as_deref())),
+                Some((
+                    &QueueKind::Quorum {
+                        delivery_limit: Some(5),
+                        single_active_consumer: true
+                    },
+                    Some(DEAD_EXCHANGE)
+                ))
+            );
+            assert!(topology.bindings().contains(&BindingSpec {
+                queue: name.clone(),
+                exchange: INBOUND_EXCHANGE.into(),
+                routing_key: "1".into(),
+            }));
+        }
+    }
+
+    #[test]
+    fn the_dead_letter_queue_does_not_dead_letter_itself() {
+        let queues = Topology::default().queues();
+        let dead = queues.iter().find(|q| q.name == DEAD_LETTER_QUEUE);
+        assert_eq!(dead.and_then(|q| q.dead_letter_exchange.clone()), None);
+    }
+}
