@@ -56,3 +56,25 @@ fn the_demo_bot_shows_every_required_component_type() {
         .any(|c| matches!(c, flow::Component::QuestionText(q) if q.validation.is_some()));
     assert!(validated_question);
 }
+
+const FLOW_FORMAT_DOC: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../docs/flow-format.md"
+));
+
+#[test]
+fn the_example_in_the_format_documentation_is_valid() {
+    let example = FLOW_FORMAT_DOC
+        .split("## Example")
+        .nth(1)
+        .expect("an Example section");
+    let json = example
+        .split("```json")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a json block");
+    let bot = parse_bot(json).unwrap();
+    let report = validate_bot(&bot);
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
+}
