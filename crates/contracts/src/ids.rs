@@ -94,7 +94,10 @@ mod tests {
 
     #[test]
     fn parses_positive_ids_only() {
-        assert_eq!("31".parse::<IntegrationId>().map(IntegrationId::get), Ok(31));
+        assert_eq!(
+            "31".parse::<IntegrationId>().map(IntegrationId::get),
+            Ok(31)
+        );
         assert!("0".parse::<IntegrationId>().is_err());
         assert!("-4".parse::<BotId>().is_err());
         assert!("abc".parse::<AccountId>().is_err());

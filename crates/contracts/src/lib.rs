@@ -2,5 +2,7 @@
 //! the messages that cross the broker.
 
 pub mod ids;
+pub mod phone;
 
 pub use ids::{AccountId, BotId, IdError, IntegrationId, TokenId};
+pub use phone::{PhoneNumber, PhoneNumberError};

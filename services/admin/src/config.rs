@@ -1,0 +1,74 @@
+//! The admin service's configuration, read from the environment once and validated at start.
+
+use std::time::Duration;
+
+use config::{ConfigError, DatabaseConfig, HttpConfig, Lookup};
+use crypto::{DeploymentKey, SecretString};
+
+/// Everything `run` needs. Build it with `from_env` in `main`, or by hand in tests.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub deployment_key: DeploymentKey,
+    /// The operator token that the first start registers for the first (platform-admin) account.
+    pub bootstrap_token: Option<SecretString>,
+    /// The public base URL of the API gateway, shown in API integrations' endpoint links.
+    pub public_api_base_url: String,
+    /// The public base URL of the WhatsApp ingress, shown as each integration's webhook URL.
+    pub public_webhook_base_url: String,
+    /// Largest accepted request body (flows are the big ones).
+    pub max_body_bytes: usize,
+    /// Default rate limit of new API integrations, requests per minute.
+    pub default_api_rate_limit_per_minute: u32,
+}
+
+pub const DEFAULT_PORT: u16 = 8080;
+
+impl AdminConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&config::env_lookup)
+    }
+
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Self, ConfigError> {
+        let bootstrap_token = config::optional_from(lookup, "ADMIN_BOOTSTRAP_TOKEN")
+            .map(|token| {
+                if token.len() < 32 {
+                    Err(ConfigError::Invalid {
+                        name: "ADMIN_BOOTSTRAP_TOKEN".into(),
+                        reason: "must be at least 32 characters".into(),
+                    })
+                } else {
+                    Ok(SecretString::from(token))
+                }
+            })
+            .transpose()?;
+        Ok(AdminConfig {
+            http: HttpConfig::from_lookup(lookup, "ADMIN", DEFAULT_PORT)?,
+            database: DatabaseConfig::from_lookup(lookup)?,
+            deployment_key: config::deployment_key_from(lookup)?,
+            bootstrap_token,
+            public_api_base_url: config::optional_from(lookup, "PUBLIC_API_BASE_URL")
+                .unwrap_or_else(|| "http://localhost:8081".into()),
+            public_webhook_base_url: config::optional_from(lookup, "PUBLIC_WEBHOOK_BASE_URL")
+                .unwrap_or_else(|| "http://localhost:8082".into()),
+            max_body_bytes: config::parse_or_from(lookup, "ADMIN_MAX_BODY_BYTES", 1024 * 1024)?,
+            default_api_rate_limit_per_minute: config::parse_or_from(
+                lookup,
+                "API_DEFAULT_RATE_LIMIT_PER_MINUTE",
+                600,
+            )?,
+        })
+    }
+
+    pub(crate) fn store_options(&self) -> store::StoreOptions {
+        store::StoreOptions {
+            url: self.database.url.expose().clone(),
+            max_connections: self.database.max_connections,
+            connect_timeout: self
+                .database
+                .connect_timeout
+                .max(Duration::from_millis(100)),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+pub mod accounts;
+pub mod bots;
+pub mod health;
+pub mod integrations;
+mod integrations_dto;

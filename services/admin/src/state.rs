@@ -1,0 +1,12 @@
+use crypto::{DeploymentKey, DigestKey};
+use store::Store;
+
+/// Shared by every request handler.
+pub struct AppState {
+    pub store: Store,
+    pub deployment_key: DeploymentKey,
+    pub digest_key: DigestKey,
+    pub public_api_base_url: String,
+    pub public_webhook_base_url: String,
+    pub default_api_rate_limit_per_minute: u32,
+}
