@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 //! Bots through the admin API: draft, validate, publish twice, versions read back unchanged,
 //! invalid flows refused naming the component and the rule.
 
