@@ -11,7 +11,9 @@ pub mod schema;
 
 pub mod accounts;
 pub mod bots;
+pub mod idempotency;
 pub mod integrations;
+pub mod turns;
 
 use std::time::Duration;
 

@@ -107,4 +107,48 @@ diesel::allow_tables_to_appear_in_same_query!(
     integrations,
     api_integrations,
     whatsapp_integrations,
+    sessions,
+    processed_events,
+    idempotency_keys,
 );
+
+diesel::table! {
+    sessions (integration_id, session_id) {
+        integration_id -> Int8,
+        session_id -> Text,
+        user_identifier -> Text,
+        bot_id -> Int8,
+        bot_version -> Int4,
+        state -> Jsonb,
+        revision -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    processed_events (event_id) {
+        event_id -> Text,
+        integration_id -> Int8,
+        outputs -> Jsonb,
+        processed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (integration_id, endpoint, key) {
+        integration_id -> Int8,
+        endpoint -> Text,
+        key -> Text,
+        request_hash -> Bytea,
+        event_id -> Text,
+        state -> Text,
+        response_status -> Nullable<Int4>,
+        response_body -> Nullable<Jsonb>,
+        lease_until -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(sessions -> integrations (integration_id));

@@ -76,8 +76,11 @@ async fn migrations_apply_to_an_empty_database_and_match_the_schema() {
             "api_integrations",
             "bot_versions",
             "bots",
+            "idempotency_keys",
             "integrations",
             "operator_tokens",
+            "processed_events",
+            "sessions",
             "whatsapp_integrations"
         ]
     );
@@ -103,7 +106,10 @@ async fn select_all_declared_columns(conn: &mut diesel_async::AsyncPgConnection)
         bot_versions,
         integrations,
         api_integrations,
-        whatsapp_integrations
+        whatsapp_integrations,
+        sessions,
+        processed_events,
+        idempotency_keys
     );
 }
 

@@ -1,0 +1,297 @@
+//! The flow executor's side: sessions and the exactly-once bookkeeping of a turn, all in one
+//! transaction (`TurnTx`). Only the executor uses this module; it is the only writer of
+//! sessions.
+
+use chrono::{DateTime, Utc};
+use contracts::{BotId, IntegrationId};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable};
+use diesel_async::{AnsiTransactionManager, RunQueryDsl, TransactionManager};
+use serde_json::Value;
+
+use crate::bots::bot_id;
+use crate::schema::{idempotency_keys, processed_events, sessions};
+use crate::{Conn, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = sessions, check_for_backend(diesel::pg::Pg))]
+pub struct SessionRecord {
+    pub integration_id: i64,
+    pub session_id: String,
+    pub user_identifier: String,
+    pub bot_id: i64,
+    pub bot_version: i32,
+    /// `flow::engine::SessionState` as JSON.
+    pub state: Value,
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl SessionRecord {
+    pub fn bot(&self) -> Result<BotId, StoreError> {
+        bot_id(self.bot_id)
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSession {
+    pub integration_id: i64,
+    pub session_id: String,
+    pub user_identifier: String,
+    pub bot_id: i64,
+    pub bot_version: i32,
+    pub state: Value,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a new session of an integration starts on.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct StartTarget {
+    #[diesel(sql_type = Bool)]
+    pub active: bool,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub bot_id: Option<i64>,
+    /// The connected bot's newest version: new sessions pin it.
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub bot_version: Option<i32>,
+    /// API integrations: whether `variables` may be injected at start.
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub variable_injection: Option<bool>,
+    /// WhatsApp integrations: idle conversations expire after this long.
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub conversation_expiry_seconds: Option<i32>,
+}
+
+/// An open transaction for one turn. Commit it explicitly; dropping it without commit discards
+/// the connection (the pool refuses connections with an open transaction), which rolls back.
+pub struct TurnTx {
+    conn: Conn,
+}
+
+impl Store {
+    pub async fn begin_turn(&self) -> Result<TurnTx, StoreError> {
+        let mut conn = self.conn().await?;
+        AnsiTransactionManager::begin_transaction(&mut *conn).await?;
+        Ok(TurnTx { conn })
+    }
+
+    /// The outputs stored for an event that was already handled, if it was.
+    pub async fn processed_outputs(&self, event_id: &str) -> Result<Option<Value>, StoreError> {
+        let mut conn = self.conn().await?;
+        Ok(processed_events::table
+            .find(event_id)
+            .select(processed_events::outputs)
+            .first(&mut conn)
+            .await
+            .optional()?)
+    }
+
+    /// The integration's state for starting a session, or `None` when it does not exist.
+    pub async fn start_target(
+        &self,
+        integration: IntegrationId,
+    ) -> Result<Option<StartTarget>, StoreError> {
+        let mut conn = self.conn().await?;
+        Ok(diesel::sql_query(
+            "SELECT i.active, i.bot_id, b.latest_version AS bot_version, \
+                    a.variable_injection, w.conversation_expiry_seconds \
+             FROM integrations i \
+             LEFT JOIN bots b ON b.id = i.bot_id \
+             LEFT JOIN api_integrations a ON a.integration_id = i.id \
+             LEFT JOIN whatsapp_integrations w ON w.integration_id = i.id \
+             WHERE i.id = $1",
+        )
+        .bind::<BigInt, _>(integration.get())
+        .get_result(&mut conn)
+        .await
+        .optional()?)
+    }
+
+    /// A session as it is now (no lock), for reading.
+    pub async fn get_session(
+        &self,
+        integration: IntegrationId,
+        session_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let mut conn = self.conn().await?;
+        Ok(sessions::table
+            .find((integration.get(), session_id))
+            .select(SessionRecord::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?)
+    }
+
+    /// Deletes up to `limit` sessions whose expiry has passed; returns how many.
+    pub async fn delete_expired_sessions(&self, limit: i64) -> Result<usize, StoreError> {
+        let mut conn = self.conn().await?;
+        Ok(diesel::sql_query(
+            "DELETE FROM sessions WHERE ctid IN (SELECT ctid FROM sessions \
+             WHERE expires_at <= now() LIMIT $1)",
+        )
+        .bind::<BigInt, _>(limit)
+        .execute(&mut conn)
+        .await?)
+    }
+
+    /// Forgets handled events older than `before` (redeliveries older than that are no longer
+    /// expected), and completed idempotency records older than `keys_before`.
+    pub async fn prune_history(
+        &self,
+        before: DateTime<Utc>,
+        keys_before: DateTime<Utc>,
+    ) -> Result<(usize, usize), StoreError> {
+        let mut conn = self.conn().await?;
+        let events = diesel::delete(
+            processed_events::table.filter(processed_events::processed_at.lt(before)),
+        )
+        .execute(&mut conn)
+        .await?;
+        let keys = diesel::delete(
+            idempotency_keys::table
+                .filter(idempotency_keys::created_at.lt(keys_before))
+                .filter(idempotency_keys::lease_until.lt(keys_before)),
+        )
+        .execute(&mut conn)
+        .await?;
+        Ok((events, keys))
+    }
+}
+
+impl TurnTx {
+    /// Reads the session and locks it until commit.
+    pub async fn lock_session(
+        &mut self,
+        integration: IntegrationId,
+        session_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(sessions::table
+            .find((integration.get(), session_id))
+            .select(SessionRecord::as_select())
+            .for_update()
+            .first(&mut *self.conn)
+            .await
+            .optional()?)
+    }
+
+    pub async fn delete_session(
+        &mut self,
+        integration: IntegrationId,
+        session_id: &str,
+    ) -> Result<(), StoreError> {
+        diesel::delete(sessions::table.find((integration.get(), session_id)))
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts a new session (`Conflict` if one exists: the caller locked and checked first).
+    pub async fn insert_session(&mut self, new: &NewSession) -> Result<(), StoreError> {
+        diesel::insert_into(sessions::table)
+            .values(new)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the session's new state if it is still at `expected_revision`; otherwise
+    /// `Concurrent` (another executor wrote it in between: the caller rolls back and retries).
+    pub async fn update_session(
+        &mut self,
+        integration: IntegrationId,
+        session_id: &str,
+        expected_revision: i64,
+        state: &Value,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let updated = diesel::update(
+            sessions::table
+                .find((integration.get(), session_id))
+                .filter(sessions::revision.eq(expected_revision)),
+        )
+        .set((
+            sessions::state.eq(state),
+            sessions::revision.eq(expected_revision + 1),
+            sessions::updated_at.eq(diesel::dsl::now),
+            sessions::expires_at.eq(expires_at),
+        ))
+        .execute(&mut *self.conn)
+        .await?;
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Concurrent)
+        }
+    }
+
+    /// Records that `event_id` was handled and what it produced. `false` when it was already
+    /// recorded (a duplicate raced us): the caller rolls back and republishes the stored outputs.
+    pub async fn record_processed(
+        &mut self,
+        event_id: &str,
+        integration: IntegrationId,
+        outputs: &Value,
+    ) -> Result<bool, StoreError> {
+        let inserted = diesel::insert_into(processed_events::table)
+            .values((
+                processed_events::event_id.eq(event_id),
+                processed_events::integration_id.eq(integration.get()),
+                processed_events::outputs.eq(outputs),
+            ))
+            .on_conflict_do_nothing()
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(inserted == 1)
+    }
+
+    /// Stores the answer of a turn under its Idempotency-Key, so that a retry replays it.
+    pub async fn complete_idempotency(
+        &mut self,
+        integration: IntegrationId,
+        endpoint: &str,
+        key: &str,
+        status: u16,
+        body: &Value,
+    ) -> Result<(), StoreError> {
+        diesel::update(idempotency_keys::table.find((integration.get(), endpoint, key)))
+            .set((
+                idempotency_keys::state.eq("completed"),
+                idempotency_keys::response_status.eq(Some(i32::from(status))),
+                idempotency_keys::response_body.eq(Some(body)),
+            ))
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Frees an Idempotency-Key whose request was refused before the flow ran (404, 409, 422):
+    /// such answers are not stored, so a retry is decided again.
+    pub async fn release_idempotency(
+        &mut self,
+        integration: IntegrationId,
+        endpoint: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        diesel::delete(idempotency_keys::table.find((integration.get(), endpoint, key)))
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        AnsiTransactionManager::commit_transaction(&mut *self.conn).await?;
+        Ok(())
+    }
+
+    pub async fn rollback(mut self) -> Result<(), StoreError> {
+        AnsiTransactionManager::rollback_transaction(&mut *self.conn).await?;
+        Ok(())
+    }
+}

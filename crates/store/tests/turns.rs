@@ -1,0 +1,254 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Sessions, processed events and Idempotency-Key claims against a real PostgreSQL.
+
+use std::time::Duration;
+
+use contracts::IntegrationId;
+use serde_json::json;
+use store::accounts::NewToken;
+use store::bots::NewBot;
+use store::idempotency::{Claim, KeyRef};
+use store::integrations::{NewApiDetails, NewIntegration};
+use store::turns::NewSession;
+use store::{Store, StoreError, StoreOptions};
+use testkit::database::TestDatabase;
+
+async fn setup() -> (TestDatabase, Store, IntegrationId, i64) {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(&StoreOptions {
+        url: db.url().to_owned(),
+        max_connections: 4,
+        connect_timeout: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let (account, _) = store
+        .create_account(
+            "a",
+            false,
+            NewToken {
+                name: "t",
+                digest: b"d",
+                hint: "",
+            },
+        )
+        .await
+        .unwrap();
+    let flow = json!({"start": "e", "components": [{"id": "e", "type": "end"}]});
+    let bot = store
+        .create_bot(
+            account.id,
+            NewBot {
+                name: "b",
+                variables: &json!([]),
+                draft_flow: &flow,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .publish_bot(account.id, bot.id, bot.draft_revision)
+        .await
+        .unwrap();
+    let integration = store
+        .create_api_integration(
+            account.id,
+            NewIntegration {
+                name: "",
+                bot_id: Some(bot.id),
+                alert_email_enabled: false,
+                alert_email: None,
+            },
+            NewApiDetails {
+                key_digest: b"k",
+                key_hint: "",
+                variable_injection: false,
+                rate_limit_per_minute: 60,
+            },
+        )
+        .await
+        .unwrap();
+    (db, store, integration.id, bot.id.get())
+}
+
+#[tokio::test]
+async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
+    let (_db, store, integration, bot) = setup().await;
+    let target = store.start_target(integration).await.unwrap().unwrap();
+    assert_eq!(
+        (target.bot_id, target.bot_version, target.active),
+        (Some(bot), Some(1), false)
+    );
+
+    let mut tx = store.begin_turn().await.unwrap();
+    assert!(tx.lock_session(integration, "s1").await.unwrap().is_none());
+    tx.insert_session(&NewSession {
+        integration_id: integration.get(),
+        session_id: "s1".into(),
+        user_identifier: "u".into(),
+        bot_id: bot,
+        bot_version: 1,
+        state: json!({"current": "q"}),
+        expires_at: None,
+    })
+    .await
+    .unwrap();
+    assert!(tx
+        .record_processed("ev-1", integration, &json!({"reply": 1}))
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+
+    // A rolled-back turn leaves nothing behind.
+    let mut tx = store.begin_turn().await.unwrap();
+    let session = tx.lock_session(integration, "s1").await.unwrap().unwrap();
+    tx.update_session(
+        integration,
+        "s1",
+        session.revision,
+        &json!({"current": "x"}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(tx
+        .record_processed("ev-2", integration, &json!({}))
+        .await
+        .unwrap());
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        store
+            .get_session(integration, "s1")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        json!({"current": "q"})
+    );
+    assert!(store.processed_outputs("ev-2").await.unwrap().is_none());
+
+    // Dropping an uncommitted turn also rolls back.
+    {
+        let mut tx = store.begin_turn().await.unwrap();
+        tx.delete_session(integration, "s1").await.unwrap();
+    }
+    assert!(store
+        .get_session(integration, "s1")
+        .await
+        .unwrap()
+        .is_some());
+
+    // A stale revision is refused (failover fencing); a duplicate event is recognised.
+    let mut tx = store.begin_turn().await.unwrap();
+    assert!(matches!(
+        tx.update_session(integration, "s1", 99, &json!({}), None)
+            .await,
+        Err(StoreError::Concurrent)
+    ));
+    tx.rollback().await.unwrap();
+    let mut tx = store.begin_turn().await.unwrap();
+    assert!(!tx
+        .record_processed("ev-1", integration, &json!({}))
+        .await
+        .unwrap());
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        store.processed_outputs("ev-1").await.unwrap(),
+        Some(json!({"reply": 1}))
+    );
+}
+
+#[tokio::test]
+async fn idempotency_keys_claim_replay_mismatch_and_lapse() {
+    let (_db, store, integration, _) = setup().await;
+    let key = || KeyRef {
+        integration,
+        endpoint: "message",
+        key: "k-1",
+    };
+    let lease = Duration::from_secs(30);
+    assert_eq!(
+        store
+            .claim_idempotency_key(key(), b"hash-a", "ev-a", lease)
+            .await
+            .unwrap(),
+        Claim::Claimed {
+            event_id: "ev-a".into()
+        }
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(key(), b"hash-a", "ev-b", lease)
+            .await
+            .unwrap(),
+        Claim::InProgress
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(key(), b"hash-b", "ev-b", lease)
+            .await
+            .unwrap(),
+        Claim::Mismatch
+    );
+
+    let mut tx = store.begin_turn().await.unwrap();
+    tx.complete_idempotency(integration, "message", "k-1", 200, &json!({"ok": true}))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key(key(), b"hash-a", "ev-c", lease)
+            .await
+            .unwrap(),
+        Claim::Replay {
+            status: 200,
+            body: json!({"ok": true})
+        }
+    );
+    // Same key on the other endpoint is a different key.
+    let other = KeyRef {
+        integration,
+        endpoint: "session_start",
+        key: "k-1",
+    };
+    assert!(matches!(
+        store
+            .claim_idempotency_key(other, b"hash-z", "ev-z", lease)
+            .await
+            .unwrap(),
+        Claim::Claimed { .. }
+    ));
+
+    // A lapsed claim is taken over with the first event id.
+    let lapsing = || KeyRef {
+        integration,
+        endpoint: "message",
+        key: "k-2",
+    };
+    store
+        .claim_idempotency_key(lapsing(), b"h", "ev-first", Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store
+            .claim_idempotency_key(lapsing(), b"h", "ev-second", lease)
+            .await
+            .unwrap(),
+        Claim::Claimed {
+            event_id: "ev-first".into()
+        }
+    );
+    // Released keys can be claimed again.
+    store.release_idempotency_key(lapsing()).await.unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key(lapsing(), b"other", "ev-third", lease)
+            .await
+            .unwrap(),
+        Claim::Claimed {
+            event_id: "ev-third".into()
+        }
+    );
+}
