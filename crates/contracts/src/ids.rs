@@ -20,6 +20,7 @@ macro_rules! positive_id {
             schemars::JsonSchema,
         )]
         #[serde(try_from = "i64", into = "i64")]
+        #[schemars(extend("minimum" = 1))]
         pub struct $name(i64);
 
         impl TryFrom<i64> for $name {

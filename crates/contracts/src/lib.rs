@@ -1,8 +1,9 @@
-//! Contracts shared between services: validated identifiers, and (versioned under `proto/v1/`)
-//! the messages that cross the broker.
+//! Contracts shared between services: validated identifiers, and (versioned, with their JSON
+//! Schema committed under `proto/v1/`) the messages that cross the broker. No I/O here.
 
 pub mod ids;
 pub mod phone;
+pub mod v1;
 
 pub use ids::{AccountId, BotId, IdError, IntegrationId, TokenId};
 pub use phone::{PhoneNumber, PhoneNumberError};
