@@ -6,6 +6,7 @@
 //! drops it and connects again with capped exponential backoff. Publishers and consumers open
 //! their channels on whatever connection is current, and open new ones after a reconnect.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,6 +58,7 @@ struct Inner {
     /// Dropping this (last `Broker` clone gone) also stops the supervisor.
     stop: watch::Sender<bool>,
     supervisor: Mutex<Option<JoinHandle<()>>>,
+    connections_made: Arc<AtomicU64>,
 }
 
 impl Broker {
@@ -73,7 +75,9 @@ impl Broker {
         let (stop_tx, stop_rx) = watch::channel(false);
         let extra_queues = Arc::new(Mutex::new(Vec::new()));
         let suspect = Arc::new(Notify::new());
+        let connections_made = Arc::new(AtomicU64::new(0));
         let supervisor = Supervisor {
+            connections_made: connections_made.clone(),
             uri,
             config: config.clone(),
             topology: topology.clone(),
@@ -92,6 +96,7 @@ impl Broker {
                 suspect,
                 stop: stop_tx,
                 supervisor: Mutex::new(Some(handle)),
+                connections_made,
             }),
         })
     }
@@ -120,6 +125,12 @@ impl Broker {
             .borrow()
             .as_ref()
             .is_some_and(Link::is_usable)
+    }
+
+    /// How many connections this handle has made so far: 1 after the first connect, one
+    /// more after every reconnect (0 before the first). Useful as a reconnect metric.
+    pub fn connections_made(&self) -> u64 {
+        self.inner.connections_made.load(Ordering::Relaxed)
     }
 
     pub async fn wait_connected(&self, timeout: Duration) -> Result<(), BrokerError> {
@@ -225,12 +236,12 @@ struct Supervisor {
     suspect: Arc<Notify>,
     link: watch::Sender<Option<Link>>,
     stop: watch::Receiver<bool>,
+    connections_made: Arc<AtomicU64>,
 }
 
 impl Supervisor {
     async fn run(mut self) {
         let mut delay = self.config.reconnect_min;
-        let mut generation = 0_u64;
         loop {
             if self.stopping() {
                 break;
@@ -242,7 +253,7 @@ impl Supervisor {
             };
             match outcome {
                 Ok(Ok(connection)) => {
-                    generation += 1;
+                    let generation = self.connections_made.fetch_add(1, Ordering::Relaxed) + 1;
                     delay = self.config.reconnect_min;
                     let connection = Arc::new(connection);
                     self.link.send_replace(Some(Link {

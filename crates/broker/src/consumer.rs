@@ -6,9 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Acker, Channel};
 use opentelemetry::Context;
@@ -61,6 +59,23 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A delivery with `body` and nothing else, for testing handlers; set the public
+    /// fields as needed.
+    pub fn new(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            body: body.into(),
+            message_id: None,
+            correlation_id: None,
+            reply_to: None,
+            headers: FieldTable::default(),
+            redelivered: false,
+            exchange: String::new(),
+            routing_key: String::new(),
+            queue: String::new(),
+            parent: Context::new(),
+        }
+    }
+
     fn from_lapin(delivery: &lapin::message::Delivery, queue: &str) -> Self {
         let properties = &delivery.properties;
         let headers = properties.headers().clone().unwrap_or_default();
@@ -101,6 +116,9 @@ impl Delivery {
     }
 }
 
+/// Consecutive refusals (non-transient errors) after which `consume` gives up.
+const MAX_REFUSALS: u32 = 3;
+
 /// How one channel's consuming session ended.
 enum Session {
     Shutdown,
@@ -132,7 +150,9 @@ impl Broker {
         short(queue, "queue name")?;
         short(&options.consumer_tag, "consumer tag")?;
         let handler = Arc::new(handler);
+        let mut requeues = RequeueBudget::new(self.topology().delivery_limit);
         let mut pause = self.config().reconnect_min;
+        let mut refusals = 0_u32;
         tokio::pin!(shutdown);
         loop {
             let link = tokio::select! {
@@ -141,18 +161,34 @@ impl Broker {
                 link = self.next_link() => link?,
             };
             match self
-                .consume_session(&link, queue, &options, &handler, &mut shutdown)
+                .consume_session(
+                    &link,
+                    queue,
+                    &options,
+                    &handler,
+                    &mut requeues,
+                    &mut shutdown,
+                )
                 .await
             {
                 Ok(Session::Shutdown) => return Ok(()),
-                Ok(Session::Restart) => continue,
-                Ok(Session::Lost) => {}
+                Ok(Session::Restart) => {
+                    refusals = 0;
+                    continue;
+                }
+                Ok(Session::Lost) => refusals = 0,
                 Err(error) if error.is_transient() => {
                     warn!(%error, queue, "consumer interrupted, resuming after reconnect");
                 }
                 Err(error) => {
-                    error!(%error, queue, "consumer stopped");
-                    return Err(error);
+                    // A refusal (missing queue, access refused) usually repeats, but a queue
+                    // can also be briefly unavailable right after a broker restart.
+                    refusals += 1;
+                    if refusals >= MAX_REFUSALS {
+                        error!(%error, queue, "consumer stopped");
+                        return Err(error);
+                    }
+                    warn!(%error, queue, refusals, "broker refused the consumer, retrying");
                 }
             }
             self.report_failure();
@@ -171,6 +207,7 @@ impl Broker {
         queue: &str,
         options: &ConsumeOptions,
         handler: &Arc<H>,
+        requeues: &mut RequeueBudget,
         shutdown: &mut std::pin::Pin<&mut S>,
     ) -> Result<Session, BrokerError>
     where
@@ -192,46 +229,57 @@ impl Broker {
                 FieldTable::default(),
             )
             .await?;
-        let tag = consumer.tag();
         info!(queue, generation = link.generation, "consuming");
         let mut running = Running::default();
         loop {
             tokio::select! {
                 biased;
                 () = &mut *shutdown => {
-                    let _ = channel.basic_cancel(tag.clone(), BasicCancelOptions::default()).await;
-                    running.finish_all().await;
+                    // The consumer stays registered until the channel closes: cancelling first
+                    // would let single-active-consumer hand the queue to another executor
+                    // while our in-flight message is still unacked, and that executor could
+                    // handle the next message of the same conversation before it. Instead,
+                    // take no more deliveries, finish and ack, then close, which returns the
+                    // prefetched rest in order.
+                    running.finish_all(requeues).await;
                     close_quietly(&channel).await;
                     info!(queue, "consumer stopped on shutdown");
                     return Ok(Session::Shutdown);
                 }
                 Some(done) = running.tasks.join_next_with_id(), if !running.tasks.is_empty() => {
-                    let (acker, ack) = running.outcome(done);
-                    if ack == Ack::Requeue && prefetch > 1 {
-                        // Deliveries prefetched behind the requeued one must not overtake it:
-                        // stop deliveries, requeue it, and close the channel, which hands the
-                        // rest back too, in queue order.
-                        let _ = channel.basic_cancel(tag.clone(), BasicCancelOptions::default()).await;
-                        acknowledge(acker, ack).await;
-                        running.finish_all().await;
-                        close_quietly(&channel).await;
-                        return Ok(Session::Restart);
+                    let (pending, ack) = running.outcome(done);
+                    match requeues.plan(pending.as_ref(), ack, prefetch > 1) {
+                        Settle::Now(ack) => acknowledge(pending, ack).await,
+                        Settle::HandBack => {
+                            // Deliveries prefetched behind the requeued one must not overtake
+                            // it. A nack would return it alone, and the broker may hand it
+                            // straight back to us behind the prefetched ones; closing the
+                            // channel instead returns everything we hold in one go, in queue
+                            // order. (No basic.cancel either: see shutdown above.)
+                            drop(pending);
+                            running.finish_all(requeues).await;
+                            close_quietly(&channel).await;
+                            return Ok(Session::Restart);
+                        }
                     }
-                    acknowledge(acker, ack).await;
                 }
                 next = consumer.next(), if running.tasks.len() < concurrency => {
                     match next {
                         Some(Ok(delivery)) => {
                             let message = Delivery::from_lapin(&delivery, queue);
+                            let message_id = message.message_id.clone();
                             let task = running.tasks.spawn((handler)(message));
-                            running.ackers.insert(task.id(), delivery.acker);
+                            running.pending.insert(
+                                task.id(),
+                                Pending { acker: delivery.acker, message_id },
+                            );
                         }
                         Some(Err(error)) => {
-                            running.finish_all().await;
+                            running.finish_all(requeues).await;
                             return Err(error.into());
                         }
                         None => {
-                            running.finish_all().await;
+                            running.finish_all(requeues).await;
                             close_quietly(&channel).await;
                             return Ok(Session::Lost);
                         }
@@ -242,18 +290,26 @@ impl Broker {
     }
 }
 
-/// Handlers in flight on one channel, and the acknowledgement each one owes.
+/// A delivery whose handler is running, and the acknowledgement it owes.
+struct Pending {
+    acker: Acker,
+    message_id: Option<String>,
+}
+
+/// Handlers in flight on one channel.
 #[derive(Default)]
 struct Running {
     tasks: JoinSet<Ack>,
-    ackers: HashMap<Id, Acker>,
+    pending: HashMap<Id, Pending>,
 }
 
 impl Running {
-    /// The handler's answer and the acknowledgement it settles; a panicking handler counts
-    /// as a Requeue, so the delivery limit eventually dead-letters a message that always
-    /// panics.
-    fn outcome(&mut self, done: Result<(Id, Ack), tokio::task::JoinError>) -> (Option<Acker>, Ack) {
+    /// The handler's answer; a panicking handler counts as a Requeue, so the delivery limit
+    /// eventually dead-letters a message that always panics.
+    fn outcome(
+        &mut self,
+        done: Result<(Id, Ack), tokio::task::JoinError>,
+    ) -> (Option<Pending>, Ack) {
         let (id, ack) = match done {
             Ok((id, ack)) => (id, ack),
             Err(join_error) => {
@@ -261,20 +317,85 @@ impl Running {
                 (join_error.id(), Ack::Requeue)
             }
         };
-        (self.ackers.remove(&id), ack)
+        (self.pending.remove(&id), ack)
     }
 
-    async fn finish_all(&mut self) {
+    /// Waits for every running handler and settles its delivery; the caller closes the
+    /// channel next, which hands back whatever is not settled.
+    async fn finish_all(&mut self, requeues: &mut RequeueBudget) {
         while let Some(done) = self.tasks.join_next_with_id().await {
-            let (acker, ack) = self.outcome(done);
-            acknowledge(acker, ack).await;
+            let (pending, ack) = self.outcome(done);
+            if let Settle::Now(ack) = requeues.plan(pending.as_ref(), ack, true) {
+                acknowledge(pending, ack).await;
+            }
         }
     }
 }
 
+enum Settle {
+    /// Ack or nack this delivery now.
+    Now(Ack),
+    /// Leave it unacked and close the channel, which returns it with everything behind it.
+    HandBack,
+}
+
+/// Counts the Requeues this consumer turned into channel closes. RabbitMQ 3.10 does not count
+/// a message handed back by a closing channel towards the queue's delivery limit, so without
+/// this a message that always fails would circulate forever; past the limit it is rejected
+/// (dead-lettered) instead, as the broker would have done after as many nacks.
+struct RequeueBudget {
+    limit: u32,
+    counts: HashMap<String, u32>,
+}
+
+/// Entries are dropped when their message is settled; this bounds what messages that were
+/// settled elsewhere (by another executor) can leave behind.
+const MAX_TRACKED_REQUEUES: usize = 10_000;
+
+impl RequeueBudget {
+    fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            counts: HashMap::new(),
+        }
+    }
+
+    /// `ordered`: a plain nack could let later deliveries overtake this one (prefetch > 1,
+    /// or the channel is about to close anyway).
+    fn plan(&mut self, pending: Option<&Pending>, ack: Ack, ordered: bool) -> Settle {
+        let message_id = pending.and_then(|p| p.message_id.as_deref());
+        let Some(message_id) = message_id else {
+            // Without an id there is nothing to count by: the broker's nack count applies.
+            return Settle::Now(ack);
+        };
+        if ack != Ack::Requeue {
+            self.counts.remove(message_id);
+            return Settle::Now(ack);
+        }
+        if !ordered {
+            return Settle::Now(ack);
+        }
+        if self.counts.len() >= MAX_TRACKED_REQUEUES {
+            self.counts.clear();
+        }
+        let count = self.counts.entry(message_id.to_string()).or_insert(0);
+        *count += 1;
+        if *count > self.limit {
+            warn!(
+                message_id,
+                limit = self.limit,
+                "delivery limit reached, dead-lettering"
+            );
+            self.counts.remove(message_id);
+            return Settle::Now(Ack::Reject);
+        }
+        Settle::HandBack
+    }
+}
+
 /// Acks or nacks exactly once (lapin's acker refuses a second use).
-async fn acknowledge(acker: Option<Acker>, ack: Ack) {
-    let Some(acker) = acker else {
+async fn acknowledge(pending: Option<Pending>, ack: Ack) {
+    let Some(Pending { acker, .. }) = pending else {
         return;
     };
     let result = match ack {
