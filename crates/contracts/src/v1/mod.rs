@@ -51,7 +51,8 @@ impl SchemaVersion {
     }
 }
 
-/// A top-level v1 message: one JSON Schema file `proto/v1/<NAME>.schema.json` each.
+/// A v1 contract with its own schema file `proto/v1/<NAME>.schema.json`: the three envelopes,
+/// which carry `"schema": "v1"`, and `BotMessage`, which travels inside them.
 pub trait Contract: Serialize + DeserializeOwned + JsonSchema {
     /// The file stem of its schema and examples under `proto/v1/`.
     const NAME: &'static str;
