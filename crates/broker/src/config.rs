@@ -1,5 +1,6 @@
 //! How to reach the broker and how patiently to reconnect.
 
+use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use lapin::uri::AMQPUri;
 
 use crate::error::BrokerError;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BrokerConfig {
     /// `amqp://user:password@host:port/<url-encoded vhost>`; query parameters such as
     /// `heartbeat` are honoured.
@@ -60,6 +61,35 @@ impl BrokerConfig {
     }
 }
 
+impl fmt::Debug for BrokerConfig {
+    /// The URL carries the password: print it masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BrokerConfig")
+            .field("url", &redact_password(&self.url))
+            .field("connection_name", &self.connection_name)
+            .field("prefetch", &self.prefetch)
+            .field("reconnect_min", &self.reconnect_min)
+            .field("reconnect_max", &self.reconnect_max)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("heartbeat", &self.heartbeat)
+            .finish()
+    }
+}
+
+/// `amqp://user:secret@host/v` -> `amqp://user:***@host/v`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".into();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
 impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
@@ -89,6 +119,17 @@ mod tests {
         assert_eq!(
             config.amqp_uri().ok().and_then(|u| u.query.heartbeat),
             Some(3)
+        );
+    }
+
+    #[test]
+    fn debug_output_masks_the_password() {
+        let config = BrokerConfig::new("amqp://bot:s3cret@rabbit:5672/prod", "t");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(
+            printed.contains("amqp://bot:***@rabbit:5672/prod"),
+            "{printed}"
         );
     }
 
