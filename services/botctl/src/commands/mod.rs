@@ -1,0 +1,6 @@
+//! One module per group of commands; each turns parsed arguments into API calls and output.
+
+pub mod account;
+pub mod bots;
+pub mod integrations;
+mod integrations_show;
