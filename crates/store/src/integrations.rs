@@ -12,6 +12,13 @@ use crate::bots::bot_id;
 use crate::schema::{api_integrations, bots, integrations, whatsapp_integrations};
 use crate::{Store, StoreError};
 
+/// Associated data binding a sealed WhatsApp secret to its integration and field (`app_secret`,
+/// `access_token`, `verify_token`), so that a sealed value copied to another row or column
+/// does not open.
+pub fn secret_aad(id: IntegrationId, field: &str) -> Vec<u8> {
+    format!("integration:{id}:{field}").into_bytes()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntegrationKind {
     Api,

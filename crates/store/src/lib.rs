@@ -97,15 +97,23 @@ pub async fn run_migrations(url: &str) -> Result<(), StoreError> {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
         use diesel::Connection;
+        use diesel::RunQueryDsl;
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
             .map_err(|err| StoreError::Unavailable(err.to_string()))?;
-        conn.run_pending_migrations(MIGRATIONS)
+        // Services start side by side (docker compose): one migrates, the others wait here.
+        diesel::sql_query("SELECT pg_advisory_lock(7243001)")
+            .execute(&mut conn)
+            .map_err(|err| StoreError::Migration(err.to_string()))?;
+        let result = conn
+            .run_pending_migrations(MIGRATIONS)
             .map(|applied| {
                 for version in applied {
                     tracing::info!(%version, "applied migration");
                 }
             })
-            .map_err(|err| StoreError::Migration(err.to_string()))
+            .map_err(|err| StoreError::Migration(err.to_string()));
+        let _ = diesel::sql_query("SELECT pg_advisory_unlock(7243001)").execute(&mut conn);
+        result
     })
     .await
     .map_err(|err| StoreError::Migration(format!("migration task failed: {err}")))?

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use contracts::{BotId, IntegrationId};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
 use diesel_async::{AnsiTransactionManager, RunQueryDsl, TransactionManager};
 use serde_json::Value;
 
@@ -67,6 +67,12 @@ pub struct StartTarget {
     /// WhatsApp integrations: idle conversations expire after this long.
     #[diesel(sql_type = Nullable<Integer>)]
     pub conversation_expiry_seconds: Option<i32>,
+    /// WhatsApp integrations: the template sent when Meta refuses a message outside the
+    /// 24-hour window.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub template_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub template_language: Option<String>,
 }
 
 /// An open transaction for one turn. Commit it explicitly; dropping it without commit discards
@@ -101,7 +107,8 @@ impl Store {
         let mut conn = self.conn().await?;
         Ok(diesel::sql_query(
             "SELECT i.active, i.bot_id, b.latest_version AS bot_version, \
-                    a.variable_injection, w.conversation_expiry_seconds \
+                    a.variable_injection, w.conversation_expiry_seconds, \
+                    w.template_name, w.template_language \
              FROM integrations i \
              LEFT JOIN bots b ON b.id = i.bot_id \
              LEFT JOIN api_integrations a ON a.integration_id = i.id \

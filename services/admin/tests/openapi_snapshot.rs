@@ -36,12 +36,18 @@ fn every_route_is_documented() {
         ("/v1/bots/{bot_id}/versions", vec!["get"]),
         ("/v1/bots/{bot_id}/versions/{version}", vec!["get"]),
         ("/v1/integrations", vec!["get", "post"]),
-        ("/v1/integrations/{integration_id}", vec!["get", "patch", "delete"]),
+        (
+            "/v1/integrations/{integration_id}",
+            vec!["get", "patch", "delete"],
+        ),
         ("/v1/integrations/{integration_id}/activate", vec!["post"]),
         ("/v1/integrations/{integration_id}/deactivate", vec!["post"]),
     ] {
         for method in methods {
-            assert!(paths[path][method].is_object(), "{method} {path} undocumented");
+            assert!(
+                paths[path][method].is_object(),
+                "{method} {path} undocumented"
+            );
         }
     }
 }

@@ -12,11 +12,7 @@ use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-/// Associated data binding a sealed secret to its integration and field, so that a sealed
-/// value copied to another row or column does not open.
-pub fn secret_aad(id: IntegrationId, field: &str) -> Vec<u8> {
-    format!("integration:{id}:{field}").into_bytes()
-}
+pub use store::integrations::secret_aad;
 
 fn seal(
     state: &AppState,

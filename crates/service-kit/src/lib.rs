@@ -1,0 +1,107 @@
+//! Pieces every service shares: waiting for the shutdown signal, and the probe server that
+//! worker services (no public HTTP API of their own) expose for health and readiness.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use config::HttpConfig;
+use serde_json::{json, Map, Value};
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// One readiness check: a name and whether that dependency answers now.
+pub type Check = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// Wraps an async closure as a [`Check`].
+pub fn check<F, Fut>(probe: F) -> Check
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    Arc::new(move || Box::pin(probe()))
+}
+
+/// `/health` (the process answers) and `/ready` (every check passes; 503 with the failing ones
+/// otherwise).
+pub struct ProbeServer {
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+struct Checks(Vec<(&'static str, Check)>);
+
+impl ProbeServer {
+    pub fn start(http: &HttpConfig, checks: Vec<(&'static str, Check)>) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(http.bind_address())?;
+        let addr = listener.local_addr()?;
+        let checks = web::Data::new(Checks(checks));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(checks.clone())
+                .route("/health", web::get().to(health))
+                .route("/ready", web::get().to(ready))
+        })
+        .workers(1)
+        .listen(listener)?
+        .disable_signals()
+        .run();
+        let handle = server.handle();
+        Ok(ProbeServer {
+            addr,
+            handle,
+            task: tokio::spawn(server),
+        })
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+    }
+}
+
+/// The liveness answer, for services that mount it on their own server.
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn ready(checks: web::Data<Checks>) -> HttpResponse {
+    let mut results = Map::new();
+    let mut all = true;
+    for (name, check) in &checks.0 {
+        let ok = check().await;
+        all &= ok;
+        results.insert((*name).to_owned(), Value::Bool(ok));
+    }
+    let body = Value::Object(results);
+    if all {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

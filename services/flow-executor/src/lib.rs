@@ -1,0 +1,245 @@
+//! The flow executor: the only place a flow runs and the only writer of sessions.
+//!
+//! It consumes every inbound shard queue (`bot.inbound.<n>`); each shard is a single-active-
+//! consumer quorum queue, so one executor at a time handles a shard, one event after another:
+//! a conversation's events are handled in order however many executors run. See
+//! `docs/ARCHITECTURE.md` and `turn.rs` for the exactly-once bookkeeping.
+
+mod config;
+mod http_call;
+mod outputs;
+mod turn;
+mod versions;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use broker::{Ack, Broker, ConsumeOptions, Delivery, Publisher, Topology};
+use contracts::v1::InboundEvent;
+use flow::engine::{Engine, EngineLimits};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+pub use crate::config::{ExecutorConfig, DEFAULT_PORT};
+use crate::http_call::FlowHttp;
+use crate::turn::{TurnContext, TurnFailure};
+use crate::versions::VersionCache;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("broker: {0}")]
+    Broker(#[from] broker::BrokerError),
+    #[error("http: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A started executor.
+pub struct RunningExecutor {
+    pub probe_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    probes: service_kit::ProbeServer,
+    broker: Broker,
+}
+
+impl RunningExecutor {
+    /// Stops consuming, lets in-flight turns finish (and be acked), then closes.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        self.probes.stop().await;
+        self.broker.close().await;
+    }
+}
+
+pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorError> {
+    let store = store::Store::connect(&store::StoreOptions {
+        url: config.database.url.expose().clone(),
+        max_connections: config.database.max_connections,
+        connect_timeout: config.database.connect_timeout,
+    })
+    .await?;
+    let topology = Topology::with_shards(config.broker.inbound_shards);
+    let mut broker_config = broker::BrokerConfig::new(
+        config.broker.url.expose().clone(),
+        config.instance_name.clone(),
+    );
+    broker_config.prefetch = config.broker.prefetch;
+    let broker = Broker::start(broker_config, topology.clone())?;
+    let context = Arc::new(TurnContext {
+        store: store.clone(),
+        engine: Engine::new(EngineLimits {
+            max_steps_per_turn: config.max_steps_per_turn,
+            allow_private_network: config.allow_private_network,
+            ..EngineLimits::default()
+        }),
+        versions: VersionCache::default(),
+        http: FlowHttp {
+            allow_private_network: config.allow_private_network,
+            max_response_bytes: config.http_max_response_bytes,
+        },
+        api_session_ttl: config.api_session_ttl,
+    });
+    let publisher = broker.publisher();
+    let (shutdown, watcher) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    for queue in topology.inbound_queues() {
+        let broker = broker.clone();
+        let context = context.clone();
+        let publisher = publisher.clone();
+        let watcher = watcher.clone();
+        tasks.spawn(async move {
+            let handler_watcher = watcher.clone();
+            let handler = move |delivery: Delivery| {
+                let context = context.clone();
+                let publisher = publisher.clone();
+                let watcher = handler_watcher.clone();
+                async move { handle_delivery(&context, &publisher, delivery, watcher).await }
+            };
+            let options = ConsumeOptions {
+                prefetch: Some(32),
+                consumer_tag: String::new(),
+                concurrency: 1,
+            };
+            let stop = stopped(watcher.clone());
+            if let Err(error) = broker.consume(&queue, options, handler, stop).await {
+                tracing::error!(%error, queue, "consumer stopped");
+            }
+        });
+    }
+    tasks.spawn(sweeper(
+        store.clone(),
+        config.history_retention,
+        watcher.clone(),
+    ));
+    let probes = {
+        let broker = broker.clone();
+        service_kit::ProbeServer::start(
+            &config.http,
+            vec![
+                (
+                    "database",
+                    service_kit::check(move || {
+                        let store = store.clone();
+                        async move { store.ping().await.is_ok() }
+                    }),
+                ),
+                (
+                    "broker",
+                    service_kit::check(move || {
+                        let connected = broker.is_connected();
+                        async move { connected }
+                    }),
+                ),
+            ],
+        )?
+    };
+    Ok(RunningExecutor {
+        probe_addr: probes.addr,
+        shutdown,
+        tasks,
+        probes,
+        broker,
+    })
+}
+
+/// Runs until `shutdown` resolves, then stops gracefully.
+pub async fn run(
+    config: ExecutorConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ExecutorError> {
+    let running = start(config).await?;
+    tracing::info!(probes = %running.probe_addr, "flow executor running");
+    shutdown.await;
+    running.stop().await;
+    Ok(())
+}
+
+/// Resolves once the shutdown flag is raised (or its sender is gone).
+async fn stopped(mut watcher: watch::Receiver<bool>) {
+    let _ = watcher.wait_for(|stop| *stop).await;
+}
+
+/// Handles one delivery: run (or recognise) the turn, publish its outputs, then ack. Transient
+/// failures (database away, a concurrent write at failover) are retried here, holding the
+/// shard, so that order is kept and nothing is dead-lettered for an outage.
+async fn handle_delivery(
+    context: &TurnContext,
+    publisher: &Publisher,
+    delivery: Delivery,
+    shutdown: watch::Receiver<bool>,
+) -> Ack {
+    let event: InboundEvent = match contracts::v1::decode(&delivery.body) {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::error!(%error, queue = %delivery.queue, "undecodable inbound event: dead-lettered");
+            return Ack::Reject;
+        }
+    };
+    let span = tracing::info_span!(
+        "turn",
+        event_id = %event.event_id,
+        integration = %event.integration_id,
+        conversation = %event.conversation_key,
+        channel = %event.channel,
+    );
+    telemetry::set_parent_from(&span, &broker::trace::HeaderExtractor(&delivery.headers));
+    async move {
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match context.handle(&event).await {
+                Ok(outputs) => {
+                    return match outputs.publish(publisher, &event.event_id).await {
+                        Ok(()) => Ack::Ack,
+                        Err(error) => {
+                            // Stored with the turn: the redelivery publishes them again.
+                            tracing::warn!(%error, "publishing outputs failed; handing the event back");
+                            Ack::Requeue
+                        }
+                    };
+                }
+                Err(TurnFailure::Transient(reason)) => {
+                    if *shutdown.borrow() {
+                        tracing::warn!(%reason, "shutting down with a transient failure; handing the event back");
+                        return Ack::Requeue;
+                    }
+                    tracing::warn!(%reason, retry_in_ms = pause.as_millis() as u64, "turn failed transiently; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(TurnFailure::Permanent(reason)) => {
+                    tracing::error!(%reason, "turn failed permanently; handing the event back");
+                    return Ack::Requeue;
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Deletes expired sessions and forgets old history, once a minute.
+async fn sweeper(store: store::Store, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = tick.tick() => {}
+        }
+        match store.delete_expired_sessions(10_000).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "expired sessions deleted"),
+            Err(error) => tracing::warn!(%error, "expiring sessions failed"),
+        }
+        let before = chrono::Utc::now()
+            - chrono::Duration::from_std(retention).unwrap_or_else(|_| chrono::Duration::days(7));
+        if let Err(error) = store.prune_history(before, before).await {
+            tracing::warn!(%error, "pruning history failed");
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! One turn: an inbound event in, a session change and outputs out, in one transaction.
+//!
+//! The order of work matters for exactly-once effects:
+//! 1. an event already handled is answered from its stored outputs (no second run);
+//! 2. the session is locked, the flow runs, the session is written;
+//! 3. the outputs are recorded under the event id (a racing duplicate makes this fail, and the
+//!    whole turn rolls back), the Idempotency-Key is completed or released;
+//! 4. commit; the caller then publishes the outputs and only then acks the delivery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use contracts::v1::{
+    error_codes, BotMessage, Channel, ErrorDetail, ErrorDetails, FallbackTemplate, InboundEvent,
+    Input, OutboundWhatsapp, Recipient, SchemaVersion, SessionResponse, TurnReply,
+};
+use contracts::BotId;
+use flow::engine::{
+    BotVersion, Engine, InputError, SessionState, StartContext, TurnError, TurnResult, TurnStep,
+};
+use store::turns::{NewSession, SessionRecord, StartTarget, TurnTx};
+use store::{Store, StoreError};
+
+use crate::http_call::FlowHttp;
+use crate::outputs::{AddressedReply, Outputs};
+use crate::versions::{VersionCache, VersionError};
+
+/// What a turn needs; shared by every consumer of the executor.
+pub struct TurnContext {
+    pub store: Store,
+    pub engine: Engine,
+    pub versions: VersionCache,
+    pub http: FlowHttp,
+    pub api_session_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TurnFailure {
+    /// Worth retrying soon: the database is away, or another executor wrote the session.
+    #[error("transient: {0}")]
+    Transient(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<StoreError> for TurnFailure {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) | StoreError::Concurrent => Self::Transient(err.to_string()),
+            // A unique violation here means a concurrent duplicate created the same session.
+            StoreError::Conflict { .. } => Self::Transient(err.to_string()),
+            StoreError::Database(diesel_err) => Self::Transient(diesel_err.to_string()),
+            other => Self::Permanent(other.to_string()),
+        }
+    }
+}
+
+/// How the turn ended, before it is turned into outputs.
+enum Verdict {
+    /// The flow ran: 200 with the session's answer (stored under the Idempotency-Key).
+    Answered(SessionResponse),
+    /// The bot failed: 500 (stored, so a retry does not run the flow again).
+    Failed(ErrorDetail),
+    /// Refused before the flow ran: 404, 409, 422 (not stored: a retry is decided again).
+    Refused(u16, ErrorDetail),
+    /// Nothing to say (WhatsApp input that the session cannot take).
+    Silent,
+}
+
+fn refused(status: u16, code: &str, message: impl Into<String>) -> Verdict {
+    Verdict::Refused(status, ErrorDetail::new(code, message))
+}
+
+fn session_not_found() -> Verdict {
+    refused(
+        404,
+        error_codes::SESSION_NOT_FOUND,
+        "session not found or already finished",
+    )
+}
+
+fn integration_not_found() -> Verdict {
+    refused(
+        404,
+        error_codes::INTEGRATION_NOT_FOUND,
+        "integration not found or inactive",
+    )
+}
+
+impl TurnContext {
+    /// Runs the turn of `event` and returns what to publish.
+    pub async fn handle(&self, event: &InboundEvent) -> Result<Outputs, TurnFailure> {
+        if let Some(stored) = self.store.processed_outputs(&event.event_id).await? {
+            tracing::info!(event_id = %event.event_id, "duplicate event: republishing its outputs");
+            return decode_outputs(stored);
+        }
+        let target = self.store.start_target(event.integration_id).await?;
+        let mut tx = self.store.begin_turn().await?;
+        let (verdict, sequence) = self.decide(&mut tx, event, target.as_ref()).await?;
+        let outputs = outputs_for(event, verdict.as_ref_parts(), target.as_ref(), sequence);
+        let stored = serde_json::to_value(&outputs)
+            .map_err(|e| TurnFailure::Permanent(format!("outputs: {e}")))?;
+        if !tx
+            .record_processed(&event.event_id, event.integration_id, &stored)
+            .await?
+        {
+            tx.rollback().await?;
+            return match self.store.processed_outputs(&event.event_id).await? {
+                Some(stored) => decode_outputs(stored),
+                None => Err(TurnFailure::Transient("duplicate vanished".into())),
+            };
+        }
+        if let Some(idempotency) = &event.idempotency {
+            let endpoint = endpoint_of(&event.input);
+            match (&verdict, &outputs.reply) {
+                (Verdict::Answered(_) | Verdict::Failed(_), Some(addressed)) => {
+                    let body = serde_json::to_value(&addressed.reply.body)
+                        .map_err(|e| TurnFailure::Permanent(e.to_string()))?;
+                    tx.complete_idempotency(
+                        event.integration_id,
+                        endpoint,
+                        &idempotency.key,
+                        addressed.reply.status,
+                        &body,
+                    )
+                    .await?;
+                }
+                _ => {
+                    tx.release_idempotency(event.integration_id, endpoint, &idempotency.key)
+                        .await?
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(outputs)
+    }
+
+    async fn decide(
+        &self,
+        tx: &mut TurnTx,
+        event: &InboundEvent,
+        target: Option<&StartTarget>,
+    ) -> Result<(Verdict, u64), TurnFailure> {
+        let Some(target) = target.filter(|t| t.active) else {
+            return Ok((integration_not_found(), 0));
+        };
+        let existing = tx
+            .lock_session(event.integration_id, &event.session_id)
+            .await?;
+        let live = match existing {
+            Some(session) if session.is_expired(Utc::now()) => {
+                tx.delete_session(event.integration_id, &event.session_id)
+                    .await?;
+                None
+            }
+            other => other,
+        };
+        match (&event.input, event.channel) {
+            (
+                Input::Start {
+                    force_restart,
+                    variables,
+                    message_payload,
+                },
+                _,
+            ) => {
+                if live.is_some() && !force_restart {
+                    return Ok((
+                        refused(
+                            409,
+                            error_codes::SESSION_EXISTS,
+                            "a session with this id exists; send force_restart: true to start \
+                             over, or use the message endpoint",
+                        ),
+                        0,
+                    ));
+                }
+                if live.is_some() {
+                    tx.delete_session(event.integration_id, &event.session_id)
+                        .await?;
+                }
+                let start = StartContext {
+                    session_id: event.session_id.clone(),
+                    user_identifier: event.user_identifier.clone(),
+                    channel: event.channel.as_str().to_owned(),
+                    variables: variables.clone().into_iter().collect(),
+                    message_payload: message_payload.clone(),
+                };
+                self.start(tx, event, target, start).await
+            }
+            (Input::Text { .. } | Input::SelectedOption { .. }, Channel::Api) => match live {
+                None => Ok((session_not_found(), 0)),
+                Some(session) => self.advance(tx, event, target, session).await,
+            },
+            (_, Channel::Whatsapp) => match live {
+                // A WhatsApp message without a conversation starts one; the message is its
+                // first input (`on_create_message_payload`).
+                None => {
+                    let start = StartContext {
+                        session_id: event.session_id.clone(),
+                        user_identifier: event.user_identifier.clone(),
+                        channel: Channel::Whatsapp.as_str().to_owned(),
+                        variables: Default::default(),
+                        message_payload: input_text(&event.input),
+                    };
+                    self.start(tx, event, target, start).await
+                }
+                Some(session) => match event.input {
+                    Input::Text { .. } | Input::SelectedOption { .. } => {
+                        self.advance(tx, event, target, session).await
+                    }
+                    _ => Ok((Verdict::Silent, 0)),
+                },
+            },
+            (_, Channel::Api) => Ok((
+                refused(
+                    422,
+                    error_codes::INVALID_INPUT,
+                    "this input is not supported over the API",
+                ),
+                0,
+            )),
+        }
+    }
+
+    async fn start(
+        &self,
+        tx: &mut TurnTx,
+        event: &InboundEvent,
+        target: &StartTarget,
+        start: StartContext,
+    ) -> Result<(Verdict, u64), TurnFailure> {
+        let (Some(bot_id), Some(version)) = (target.bot_id, target.bot_version) else {
+            return Ok((integration_not_found(), 0));
+        };
+        let bot_id = BotId::new(bot_id).map_err(|e| TurnFailure::Permanent(e.to_string()))?;
+        let bot = self.version(bot_id, version).await?;
+        let step = self.engine.start(&bot, start);
+        match self.drive(&bot, step).await {
+            Ok(turn) => {
+                if !turn.is_final {
+                    tx.insert_session(&NewSession {
+                        integration_id: event.integration_id.get(),
+                        session_id: event.session_id.clone(),
+                        user_identifier: event.user_identifier.clone(),
+                        bot_id: bot_id.get(),
+                        bot_version: version,
+                        state: state_json(&turn.state)?,
+                        expires_at: self.expiry(event.channel, target),
+                    })
+                    .await?;
+                }
+                Ok((Verdict::Answered(response(&event.session_id, &turn)?), 1))
+            }
+            Err(err) => Ok((self.failure(event, err), 0)),
+        }
+    }
+
+    async fn advance(
+        &self,
+        tx: &mut TurnTx,
+        event: &InboundEvent,
+        target: &StartTarget,
+        session: SessionRecord,
+    ) -> Result<(Verdict, u64), TurnFailure> {
+        let input = match &event.input {
+            Input::Text { text } => flow::engine::Input::Text(text.clone()),
+            Input::SelectedOption { option_id } => {
+                flow::engine::Input::SelectedOption(option_id.clone())
+            }
+            _ => return Ok((Verdict::Silent, 0)),
+        };
+        let bot = self.version(session.bot()?, session.bot_version).await?;
+        let state: SessionState = serde_json::from_value(session.state.clone())
+            .map_err(|e| TurnFailure::Permanent(format!("stored session state: {e}")))?;
+        let step = self.engine.advance(&bot, state, input);
+        match self.drive(&bot, step).await {
+            Ok(turn) => {
+                let integration = event.integration_id;
+                if turn.is_final {
+                    tx.delete_session(integration, &event.session_id).await?;
+                } else {
+                    tx.update_session(
+                        integration,
+                        &event.session_id,
+                        session.revision,
+                        &state_json(&turn.state)?,
+                        self.expiry(event.channel, target),
+                    )
+                    .await?;
+                }
+                let sequence = u64::try_from(session.revision + 1).unwrap_or(0);
+                Ok((
+                    Verdict::Answered(response(&event.session_id, &turn)?),
+                    sequence,
+                ))
+            }
+            Err(err) => Ok((self.failure(event, err), 0)),
+        }
+    }
+
+    /// Runs the engine to the end of the turn, performing its HTTP calls.
+    async fn drive(
+        &self,
+        bot: &BotVersion,
+        mut step: Result<TurnStep, TurnError>,
+    ) -> Result<TurnResult, TurnError> {
+        loop {
+            match step? {
+                TurnStep::Complete(turn) => return Ok(turn),
+                TurnStep::NeedsHttp { request, resume } => {
+                    let outcome = self.http.perform(&request).await;
+                    step = self.engine.resume(bot, resume, outcome);
+                }
+            }
+        }
+    }
+
+    fn failure(&self, event: &InboundEvent, err: TurnError) -> Verdict {
+        match err {
+            TurnError::Input(InputError::InvalidOption {
+                option, valid_ids, ..
+            }) => {
+                if event.channel == Channel::Whatsapp {
+                    // A tap on a button of an older message: nothing to answer.
+                    return Verdict::Silent;
+                }
+                Verdict::Refused(
+                    422,
+                    ErrorDetail::new(
+                        error_codes::INVALID_OPTION,
+                        format!(
+                            "option \"{option}\" is not offered here; valid options: {}",
+                            valid_ids.join(", ")
+                        ),
+                    )
+                    .with_details(ErrorDetails {
+                        valid_option_ids: Some(valid_ids),
+                        ..ErrorDetails::default()
+                    }),
+                )
+            }
+            TurnError::Input(InputError::UndeclaredVariables { names }) => Verdict::Refused(
+                422,
+                ErrorDetail::new(
+                    error_codes::UNDECLARED_VARIABLES,
+                    format!("variables not declared by the bot: {}", names.join(", ")),
+                )
+                .with_details(ErrorDetails {
+                    undeclared_variables: Some(names),
+                    ..ErrorDetails::default()
+                }),
+            ),
+            TurnError::Input(InputError::SessionFinished) => session_not_found(),
+            TurnError::Input(other) => {
+                if event.channel == Channel::Whatsapp {
+                    return Verdict::Silent;
+                }
+                refused(422, error_codes::INVALID_INPUT, other.to_string())
+            }
+            TurnError::Execution(failure) => {
+                let component = failure.error.component().to_owned();
+                tracing::error!(
+                    event_id = %event.event_id,
+                    integration = %event.integration_id,
+                    component = %component,
+                    error = %failure.error,
+                    "bot execution error"
+                );
+                Verdict::Failed(
+                    ErrorDetail::new(
+                        error_codes::BOT_EXECUTION_ERROR,
+                        format!("the bot failed: {}", failure.error),
+                    )
+                    .with_details(ErrorDetails {
+                        component: Some(component),
+                        ..ErrorDetails::default()
+                    }),
+                )
+            }
+        }
+    }
+
+    async fn version(&self, bot: BotId, version: i32) -> Result<Arc<BotVersion>, TurnFailure> {
+        self.versions
+            .get(&self.store, bot, version)
+            .await
+            .map_err(|err| match err {
+                VersionError::Store(store) => TurnFailure::from(store),
+                corrupt => TurnFailure::Permanent(corrupt.to_string()),
+            })
+    }
+
+    fn expiry(&self, channel: Channel, target: &StartTarget) -> Option<chrono::DateTime<Utc>> {
+        let ttl = match channel {
+            Channel::Api => Some(self.api_session_ttl),
+            Channel::Whatsapp => target
+                .conversation_expiry_seconds
+                .and_then(|s| u64::try_from(s).ok())
+                .map(Duration::from_secs),
+        }?;
+        chrono::Duration::from_std(ttl)
+            .ok()
+            .map(|ttl| Utc::now() + ttl)
+    }
+}
+
+impl Verdict {
+    fn as_ref_parts(&self) -> VerdictRef<'_> {
+        match self {
+            Verdict::Answered(response) => VerdictRef::Answer(response),
+            Verdict::Failed(detail) => VerdictRef::Error(500, detail),
+            Verdict::Refused(status, detail) => VerdictRef::Error(*status, detail),
+            Verdict::Silent => VerdictRef::Nothing,
+        }
+    }
+}
+
+enum VerdictRef<'a> {
+    Answer(&'a SessionResponse),
+    Error(u16, &'a ErrorDetail),
+    Nothing,
+}
+
+fn outputs_for(
+    event: &InboundEvent,
+    verdict: VerdictRef<'_>,
+    target: Option<&StartTarget>,
+    sequence: u64,
+) -> Outputs {
+    let mut outputs = Outputs::default();
+    if let Some(reply_to) = &event.reply {
+        let reply = match verdict {
+            VerdictRef::Answer(response) => Some(TurnReply::session(
+                reply_to.correlation_id.clone(),
+                response.clone(),
+            )),
+            VerdictRef::Error(status, detail) => Some(TurnReply::error(
+                reply_to.correlation_id.clone(),
+                status,
+                detail.clone(),
+            )),
+            VerdictRef::Nothing => None,
+        };
+        outputs.reply = reply.map(|reply| AddressedReply {
+            queue: reply_to.queue.clone(),
+            reply,
+        });
+    }
+    if let (Some(whatsapp), VerdictRef::Answer(response)) = (&event.whatsapp, verdict) {
+        if !response.messages.is_empty() {
+            let to = match (&whatsapp.wa_id, &whatsapp.user_id) {
+                (Some(wa_id), _) if !wa_id.is_empty() => Recipient::WaId(wa_id.clone()),
+                (_, Some(user_id)) => Recipient::UserId(user_id.clone()),
+                _ => Recipient::WaId(event.session_id.clone()),
+            };
+            let fallback_template = target.and_then(|t| {
+                Some(FallbackTemplate {
+                    name: t.template_name.clone()?,
+                    language_code: t.template_language.clone()?,
+                })
+            });
+            outputs.whatsapp.push(OutboundWhatsapp {
+                schema: SchemaVersion::V1,
+                event_id: format!("{}:out", event.event_id),
+                integration_id: event.integration_id,
+                conversation_key: event.conversation_key.clone(),
+                phone_number_id: whatsapp.phone_number_id.clone(),
+                to,
+                reply_to_message_id: Some(whatsapp.inbound_message_id.clone()),
+                messages: response.messages.clone(),
+                fallback_template,
+                sequence,
+            });
+        }
+    }
+    outputs
+}
+
+fn response(session_id: &str, turn: &TurnResult) -> Result<SessionResponse, TurnFailure> {
+    // The engine's messages serialise exactly as the contract's (a contracts test holds the
+    // two together), so converting through JSON is lossless.
+    let messages: Vec<BotMessage> = serde_json::to_value(&turn.messages)
+        .and_then(serde_json::from_value)
+        .map_err(|e| TurnFailure::Permanent(format!("engine message: {e}")))?;
+    Ok(SessionResponse::new(
+        session_id,
+        turn.state.current.clone(),
+        messages,
+        turn.is_final,
+    ))
+}
+
+fn state_json(state: &SessionState) -> Result<serde_json::Value, TurnFailure> {
+    serde_json::to_value(state).map_err(|e| TurnFailure::Permanent(format!("session state: {e}")))
+}
+
+fn decode_outputs(stored: serde_json::Value) -> Result<Outputs, TurnFailure> {
+    serde_json::from_value(stored)
+        .map_err(|e| TurnFailure::Permanent(format!("stored outputs: {e}")))
+}
+
+fn endpoint_of(input: &Input) -> &'static str {
+    match input {
+        Input::Start { .. } => "session_start",
+        _ => "message",
+    }
+}
+
+/// The text a WhatsApp input carries, as a new session's first input.
+fn input_text(input: &Input) -> Option<String> {
+    match input {
+        Input::Text { text } => Some(text.clone()),
+        Input::SelectedOption { option_id } => Some(option_id.clone()),
+        _ => None,
+    }
+}
