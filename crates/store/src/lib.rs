@@ -14,6 +14,7 @@ pub mod bots;
 pub mod idempotency;
 pub mod integrations;
 pub mod turns;
+pub mod whatsapp;
 
 use std::time::Duration;
 

@@ -79,8 +79,10 @@ async fn migrations_apply_to_an_empty_database_and_match_the_schema() {
             "idempotency_keys",
             "integrations",
             "operator_tokens",
+            "outbound_messages",
             "processed_events",
             "sessions",
+            "webhook_receipts",
             "whatsapp_integrations"
         ]
     );

@@ -1,0 +1,2 @@
+DROP TABLE webhook_receipts;
+DROP TABLE outbound_messages;
