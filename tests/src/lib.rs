@@ -11,6 +11,9 @@ use crypto::{DeploymentKey, SecretString};
 use serde_json::Value;
 use testkit::database::TestDatabase;
 
+mod platform;
+pub use platform::{ApiIntegration, Platform};
+
 /// The bootstrap operator token every harness configures.
 pub const BOOTSTRAP_TOKEN: &str = "op_bootstrap_token_for_end_to_end_tests_0123456789";
 

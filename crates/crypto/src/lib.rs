@@ -18,6 +18,11 @@ mod strength;
 mod token;
 
 pub use compare::constant_time_eq;
+
+/// Lowercase hex SHA-256 of `bytes` (request fingerprints; not for secrets, which are HMACed).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
 pub use deployment_key::{DeploymentKey, DigestKey, DEPLOYMENT_KEY_LEN, NONCE_LEN, TAG_LEN};
 pub use error::CryptoError;
 pub use mask::{hint, mask_secret, masked_from_hint};

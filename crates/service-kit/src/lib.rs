@@ -1,6 +1,8 @@
 //! Pieces every service shares: waiting for the shutdown signal, and the probe server that
 //! worker services (no public HTTP API of their own) expose for health and readiness.
 
+pub mod http_error;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;

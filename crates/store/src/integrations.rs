@@ -361,7 +361,35 @@ async fn load_one(
         .ok_or(StoreError::NotFound)
 }
 
+/// What the API gateway needs to authenticate and admit a request, in one query.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct ApiAccess {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub active: bool,
+    #[diesel(sql_type = diesel::sql_types::Bytea)]
+    pub key_digest: Vec<u8>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub variable_injection: bool,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub rate_limit_per_minute: i32,
+}
+
 impl Store {
+    /// The API integration `id` as the gateway sees it; `None` when there is no API
+    /// integration with that id.
+    pub async fn api_access(&self, id: IntegrationId) -> Result<Option<ApiAccess>, StoreError> {
+        let mut conn = self.conn().await?;
+        Ok(diesel::sql_query(
+            "SELECT i.active, a.key_digest, a.variable_injection, a.rate_limit_per_minute \
+             FROM integrations i JOIN api_integrations a ON a.integration_id = i.id \
+             WHERE i.id = $1",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(id.get())
+        .get_result(&mut conn)
+        .await
+        .optional()?)
+    }
+
     /// Reserves an id for a new integration, so that secrets can be sealed with the id as
     /// associated data before the row is written.
     pub async fn allocate_integration_id(&self) -> Result<IntegrationId, StoreError> {

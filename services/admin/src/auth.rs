@@ -8,7 +8,7 @@ use std::pin::Pin;
 use actix_web::{web, FromRequest, HttpRequest};
 use store::accounts::Account;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FromStore};
 use crate::state::AppState;
 
 /// The authenticated caller: every handler that takes one acts within `account`.

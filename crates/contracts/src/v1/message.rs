@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// together), so the executor can pass the engine's output through unchanged. `media_type`,
 /// `button_text` and option `description` are additions to the manual that WhatsApp needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BotMessage {
     Text {
@@ -61,6 +62,7 @@ impl BotMessage {
 
 /// An option of a buttons or list message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BotOption {
     /// What the client sends back as `selected_option_id`.
     pub id: String,
@@ -71,6 +73,7 @@ pub struct BotOption {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MediaType {
     Image,

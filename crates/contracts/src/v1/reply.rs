@@ -89,6 +89,7 @@ impl<'de> Deserialize<'de> for TurnReplyBody {
 
 /// The manual's response to a session start or a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionResponse {
     pub session_id: String,
     /// The component the session waits at; null once the conversation has ended.
@@ -125,6 +126,7 @@ impl SessionResponse {
 
 /// `{"error": {"code", "message", "details"?}}`, the platform's one error shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
     /// Present and true only on a replay of a stored response (a stored 500).
@@ -133,6 +135,7 @@ pub struct ErrorBody {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable and machine-readable, such as `session_not_found`. Readers treat an unknown code
     /// by its status.
@@ -160,6 +163,7 @@ impl ErrorDetail {
 
 /// Machine-readable specifics of an error.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetails {
     /// `invalid_option`: the option ids the current component offers.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,7 +9,7 @@ use store::accounts::{Account, NewToken, OperatorToken};
 use utoipa::ToSchema;
 
 use crate::auth::Operator;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]

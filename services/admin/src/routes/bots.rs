@@ -10,7 +10,7 @@ use store::bots::{Bot, BotChanges, BotVersion, NewBot};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Operator;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
 
 #[derive(Serialize, Deserialize, ToSchema)]

@@ -9,7 +9,7 @@ use store::integrations::{
 
 use super::integrations_dto::*;
 use crate::auth::Operator;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
 
 pub use store::integrations::secret_aad;

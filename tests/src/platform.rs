@@ -1,0 +1,149 @@
+//! The whole API pipeline in-process: admin, flow-executor and api-gateway against a fresh
+//! database and a fresh RabbitMQ vhost of their own.
+
+use std::time::Duration;
+
+use config::{BrokerConfig, DatabaseConfig, HttpConfig};
+use crypto::SecretString;
+use serde_json::{json, Value};
+use testkit::vhost::TestVhost;
+
+use crate::{AdminHarness, BOOTSTRAP_TOKEN};
+
+/// Shards in tests: enough to spread conversations, few enough to declare quickly.
+const TEST_SHARDS: u16 = 2;
+
+pub struct Platform {
+    pub admin: AdminHarness,
+    pub vhost: TestVhost,
+    pub api_base_url: String,
+    executor: Option<flow_executor::RunningExecutor>,
+    gateway: Option<api_gateway::RunningGateway>,
+}
+
+/// An active API integration of the demo bot.
+pub struct ApiIntegration {
+    pub id: i64,
+    pub key: String,
+    pub bot_id: i64,
+}
+
+fn local() -> HttpConfig {
+    HttpConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+    }
+}
+
+impl Platform {
+    pub async fn start() -> Platform {
+        Self::start_with_deadline(Duration::from_secs(10)).await
+    }
+
+    pub async fn start_with_deadline(reply_deadline: Duration) -> Platform {
+        let admin = AdminHarness::start().await;
+        let vhost = TestVhost::create().await;
+        let database = DatabaseConfig {
+            url: SecretString::from(admin.db.url().to_owned()),
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+        };
+        let broker = BrokerConfig {
+            url: SecretString::from(vhost.amqp_url()),
+            prefetch: 64,
+            inbound_shards: TEST_SHARDS,
+        };
+        let executor = flow_executor::start(flow_executor::ExecutorConfig {
+            http: local(),
+            database: database.clone(),
+            broker: broker.clone(),
+            instance_name: "test-executor".into(),
+            api_session_ttl: Duration::from_secs(3600),
+            max_steps_per_turn: 200,
+            allow_private_network: true,
+            http_max_response_bytes: 1024 * 1024,
+            history_retention: Duration::from_secs(7 * 24 * 3600),
+        })
+        .await
+        .expect("executor starts");
+        let gateway = api_gateway::start(api_gateway::GatewayConfig {
+            http: local(),
+            database,
+            broker,
+            deployment_key: admin.deployment_key.clone(),
+            instance_id: format!("test-{}", std::process::id()),
+            reply_deadline,
+            max_body_bytes: 64 * 1024,
+        })
+        .await
+        .expect("gateway starts");
+        Platform {
+            api_base_url: format!("http://{}/api/integrations/api", gateway.addr),
+            admin,
+            vhost,
+            executor: Some(executor),
+            gateway: Some(gateway),
+        }
+    }
+
+    /// Publishes the demo bot (under `name`) and connects an active API integration to it.
+    pub async fn demo_integration(&self, name: &str, variable_injection: bool) -> ApiIntegration {
+        let bot_id = self.admin.published_demo_bot(BOOTSTRAP_TOKEN, name).await;
+        let (status, created) = self
+            .admin
+            .post(
+                "/v1/integrations",
+                BOOTSTRAP_TOKEN,
+                &json!({"kind": "api", "name": name, "bot_id": bot_id,
+                        "variable_injection": variable_injection}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_i64().expect("id");
+        let (status, _) = self
+            .admin
+            .post(
+                &format!("/v1/integrations/{id}/activate"),
+                BOOTSTRAP_TOKEN,
+                &Value::Null,
+            )
+            .await;
+        assert_eq!(status, 200);
+        ApiIntegration {
+            id,
+            key: created["api_key"].as_str().expect("key").to_owned(),
+            bot_id,
+        }
+    }
+
+    /// POSTs `body` to `path` (relative to the API base URL) with `X-API-Key: key`.
+    pub async fn api(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        self.api_with(path, &[("X-API-Key", key)], body).await
+    }
+
+    pub async fn api_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> (u16, Value) {
+        let mut request = self
+            .admin
+            .client
+            .post(format!("{}{path}", self.api_base_url))
+            .json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        crate::read(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            gateway.stop().await;
+        }
+        if let Some(executor) = self.executor.take() {
+            executor.stop().await;
+        }
+    }
+}
