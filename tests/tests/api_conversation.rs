@@ -41,14 +41,18 @@ async fn the_demo_bot_runs_to_its_end_over_the_api() {
     );
     assert_eq!(
         menu["message"]["options"],
-        json!([{"id": "menu_order", "text": "Order a pizza"},
-               {"id": "menu_hours", "text": "Opening hours"},
+        json!([{"id": "component_id_xyz", "text": "Order a pizza"},
+               {"id": "component_id_abc", "text": "Opening hours"},
                {"id": "menu_contact", "text": "Talk to us"}])
     );
 
     // Buttons by id; a list by typing its title (case-insensitive); a re-prompt on no match.
     let (_, list) = p
-        .api(&msg, &i.key, &json!({"selected_option_id": "menu_order"}))
+        .api(
+            &msg,
+            &i.key,
+            &json!({"selected_option_id": "component_id_xyz"}),
+        )
         .await;
     assert_eq!(list["message"]["type"], "list");
     assert_eq!(list["message"]["options"].as_array().unwrap().len(), 5);

@@ -320,7 +320,7 @@ fn a_whole_conversation_with_the_demo_bot() {
             "Hi Ada! What would you like to do?"
         ]
     );
-    let r = option(&bot, &r.state, "menu_order");
+    let r = option(&bot, &r.state, "component_id_xyz");
     assert_eq!(r.state.current.as_deref(), Some("choose_pizza"));
     let r = option(&bot, &r.state, "pizza_funghi");
     assert_eq!(texts(&r), vec!["How many Funghi pizzas?"]);
