@@ -12,7 +12,7 @@ use serde_json::Value;
 use testkit::database::TestDatabase;
 
 mod platform;
-pub use platform::{ApiIntegration, Platform};
+pub use platform::{ApiIntegration, Platform, PlatformOptions};
 
 /// The bootstrap operator token every harness configures.
 pub const BOOTSTRAP_TOKEN: &str = "op_bootstrap_token_for_end_to_end_tests_0123456789";

@@ -13,11 +13,32 @@ use crate::{AdminHarness, BOOTSTRAP_TOKEN};
 /// Shards in tests: enough to spread conversations, few enough to declare quickly.
 const TEST_SHARDS: u16 = 2;
 
+/// How to start the pipeline.
+#[derive(Debug, Clone)]
+pub struct PlatformOptions {
+    pub reply_deadline: Duration,
+    pub inbound_shards: u16,
+    /// Flow executors side by side (they share the shards: one active consumer per shard).
+    pub executors: usize,
+    pub max_connections: usize,
+}
+
+impl Default for PlatformOptions {
+    fn default() -> Self {
+        PlatformOptions {
+            reply_deadline: Duration::from_secs(10),
+            inbound_shards: TEST_SHARDS,
+            executors: 1,
+            max_connections: 8,
+        }
+    }
+}
+
 pub struct Platform {
     pub admin: AdminHarness,
     pub vhost: TestVhost,
     pub api_base_url: String,
-    executor: Option<flow_executor::RunningExecutor>,
+    executors: Vec<flow_executor::RunningExecutor>,
     gateway: Option<api_gateway::RunningGateway>,
 }
 
@@ -41,31 +62,44 @@ impl Platform {
     }
 
     pub async fn start_with_deadline(reply_deadline: Duration) -> Platform {
+        Self::start_with(PlatformOptions {
+            reply_deadline,
+            ..PlatformOptions::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(options: PlatformOptions) -> Platform {
+        let reply_deadline = options.reply_deadline;
         let admin = AdminHarness::start().await;
         let vhost = TestVhost::create().await;
         let database = DatabaseConfig {
             url: SecretString::from(admin.db.url().to_owned()),
-            max_connections: 8,
+            max_connections: options.max_connections,
             connect_timeout: Duration::from_secs(5),
         };
         let broker = BrokerConfig {
             url: SecretString::from(vhost.amqp_url()),
             prefetch: 64,
-            inbound_shards: TEST_SHARDS,
+            inbound_shards: options.inbound_shards,
         };
-        let executor = flow_executor::start(flow_executor::ExecutorConfig {
-            http: local(),
-            database: database.clone(),
-            broker: broker.clone(),
-            instance_name: "test-executor".into(),
-            api_session_ttl: Duration::from_secs(3600),
-            max_steps_per_turn: 200,
-            allow_private_network: true,
-            http_max_response_bytes: 1024 * 1024,
-            history_retention: Duration::from_secs(7 * 24 * 3600),
-        })
-        .await
-        .expect("executor starts");
+        let mut executors = Vec::new();
+        for n in 0..options.executors.max(1) {
+            let executor = flow_executor::start(flow_executor::ExecutorConfig {
+                http: local(),
+                database: database.clone(),
+                broker: broker.clone(),
+                instance_name: format!("test-executor-{n}"),
+                api_session_ttl: Duration::from_secs(3600),
+                max_steps_per_turn: 200,
+                allow_private_network: true,
+                http_max_response_bytes: 1024 * 1024,
+                history_retention: Duration::from_secs(7 * 24 * 3600),
+            })
+            .await
+            .expect("executor starts");
+            executors.push(executor);
+        }
         let gateway = api_gateway::start(api_gateway::GatewayConfig {
             http: local(),
             database,
@@ -81,7 +115,7 @@ impl Platform {
             api_base_url: format!("http://{}/api/integrations/api", gateway.addr),
             admin,
             vhost,
-            executor: Some(executor),
+            executors,
             gateway: Some(gateway),
         }
     }
@@ -142,7 +176,7 @@ impl Platform {
         if let Some(gateway) = self.gateway.take() {
             gateway.stop().await;
         }
-        if let Some(executor) = self.executor.take() {
+        for executor in self.executors.drain(..) {
             executor.stop().await;
         }
     }

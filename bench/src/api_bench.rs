@@ -1,0 +1,197 @@
+//! Drives the API gateway over HTTP with many concurrent sessions and reports messages per
+//! second and p50/p99 latency, beside a floor measured in the same run (floor.rs).
+//!
+//! Run by hand, in release mode (see docs/performance.md):
+//!   cargo run --release -p bench --bin api-bench -- --sessions 64 --messages 40
+
+mod floor;
+mod stats;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use e2e::{Platform, PlatformOptions, BOOTSTRAP_TOKEN};
+use serde_json::{json, Value};
+
+use crate::stats::Samples;
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Concurrent sessions in the throughput phase.
+    #[arg(long, default_value_t = 64)]
+    sessions: usize,
+    /// Messages each session sends in the throughput phase.
+    #[arg(long, default_value_t = 40)]
+    messages: usize,
+    /// Requests sent one at a time in the latency phase.
+    #[arg(long, default_value_t = 500)]
+    serial: usize,
+    /// Inbound shards (queues) for both the platform and the floor.
+    #[arg(long, default_value_t = 8)]
+    shards: u16,
+}
+
+const ECHO_BOT: &str = r#"{"name": "Echo", "variables": [{"name": "seen"}], "flow": {"start": "ask", "components": [
+  {"id": "ask", "type": "question_text", "text": "say something", "variable": "seen", "next": "say"},
+  {"id": "say", "type": "text", "text": "got {{seen}}", "next": "ask"}]}}"#;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    crypto::install_tls_crypto_provider();
+    telemetry::init_for_tests();
+    let args = Args::parse();
+    println!("api-bench: {args:?}");
+
+    let floor = Arc::new(floor::Floor::start(args.shards, 16).await?);
+    // Warm up both paths (connections, prepared statements, caches).
+    floor::drive(&floor, 8, 20).await?;
+    let (floor_serial, floor_serial_wall) = floor::drive(&floor, 1, args.serial).await?;
+    let (floor_load, floor_load_wall) = floor::drive(&floor, args.sessions, args.messages).await?;
+    let floor_serial = floor_serial.summary(floor_serial_wall);
+    let floor_load = floor_load.summary(floor_load_wall);
+
+    let platform = Platform::start_with(PlatformOptions {
+        reply_deadline: Duration::from_secs(30),
+        inbound_shards: args.shards,
+        executors: 1,
+        max_connections: 16,
+    })
+    .await;
+    let (key, integration) = echo_integration(&platform).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.sessions * 2)
+        .build()?;
+    let target = Arc::new(Target {
+        base: platform.api_base_url.clone(),
+        key,
+        integration,
+        client,
+    });
+    drive(&target, 8, 20, "warm").await?;
+    let (serial, serial_wall) = drive(&target, 1, args.serial, "serial").await?;
+    let (load, load_wall) = drive(&target, args.sessions, args.messages, "load").await?;
+    let serial = serial.summary(serial_wall);
+    let load = load.summary(load_wall);
+
+    println!();
+    println!("one request at a time ({} requests)", args.serial);
+    println!("  floor     {floor_serial}");
+    println!("  platform  {serial}");
+    println!(
+        "{} concurrent sessions × {} messages",
+        args.sessions, args.messages
+    );
+    println!("  floor     {floor_load}");
+    println!("  platform  {load}");
+    println!(
+        "platform / floor throughput at {} sessions: {:.0}%",
+        args.sessions,
+        100.0 * load.per_second / floor_load.per_second.max(1e-9)
+    );
+    platform.stop().await;
+    if let Ok(floor) = Arc::try_unwrap(floor) {
+        floor.stop().await;
+    }
+    Ok(())
+}
+
+struct Target {
+    base: String,
+    key: String,
+    integration: i64,
+    client: reqwest::Client,
+}
+
+async fn echo_integration(platform: &Platform) -> (String, i64) {
+    let bot: Value = serde_json::from_str(ECHO_BOT).unwrap_or_default();
+    let (_, created) = platform.admin.post("/v1/bots", BOOTSTRAP_TOKEN, &bot).await;
+    let bot_id = created["id"].as_i64().unwrap_or_default();
+    platform
+        .admin
+        .post(
+            &format!("/v1/bots/{bot_id}/publish"),
+            BOOTSTRAP_TOKEN,
+            &Value::Null,
+        )
+        .await;
+    let (_, integration) = platform
+        .admin
+        .post(
+            "/v1/integrations",
+            BOOTSTRAP_TOKEN,
+            &json!({"kind": "api", "bot_id": bot_id, "rate_limit_per_minute": 1_000_000}),
+        )
+        .await;
+    let id = integration["id"].as_i64().unwrap_or_default();
+    platform
+        .admin
+        .post(
+            &format!("/v1/integrations/{id}/activate"),
+            BOOTSTRAP_TOKEN,
+            &Value::Null,
+        )
+        .await;
+    (
+        integration["api_key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        id,
+    )
+}
+
+/// `sessions` sessions in parallel; each starts, then sends `per_session` messages one after
+/// another. Only the messages are timed.
+async fn drive(
+    target: &Arc<Target>,
+    sessions: usize,
+    per_session: usize,
+    label: &str,
+) -> anyhow::Result<(Samples, Duration)> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for s in 0..sessions {
+        let target = target.clone();
+        let session = format!("{label}-{run}-{s}");
+        tasks.push(tokio::spawn(async move {
+            let start = format!("{}/{}/session/", target.base, target.integration);
+            post(&target, &start, json!({"session_id": session})).await?;
+            let message = format!(
+                "{}/{}/session/{session}/message/",
+                target.base, target.integration
+            );
+            let mut samples = Samples::default();
+            for n in 0..per_session {
+                let sent = Instant::now();
+                let answer = post(&target, &message, json!({"message": format!("m{n}")})).await?;
+                samples.push(sent.elapsed());
+                anyhow::ensure!(
+                    answer["messages"][0]["text"] == format!("got m{n}"),
+                    "wrong answer {answer}"
+                );
+            }
+            anyhow::Ok(samples)
+        }));
+    }
+    let mut all = Samples::default();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    Ok((all, started.elapsed()))
+}
+
+async fn post(target: &Target, url: &str, body: Value) -> anyhow::Result<Value> {
+    let response = target
+        .client
+        .post(url)
+        .header("X-API-Key", &target.key)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    anyhow::ensure!(status.is_success(), "{status}: {body}");
+    Ok(body)
+}
