@@ -172,6 +172,14 @@ impl Platform {
         crate::read(request.send().await.expect("request sent")).await
     }
 
+    /// Stops one executor (gracefully: its in-flight turns finish); the others take over its
+    /// shards.
+    pub async fn stop_executor(&mut self, index: usize) {
+        if index < self.executors.len() {
+            self.executors.remove(index).stop().await;
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(gateway) = self.gateway.take() {
             gateway.stop().await;
