@@ -91,11 +91,14 @@ fn integration_not_found() -> Verdict {
 impl TurnContext {
     /// Runs the turn of `event` and returns what to publish.
     pub async fn handle(&self, event: &InboundEvent) -> Result<Outputs, TurnFailure> {
-        if let Some(stored) = self.store.processed_outputs(&event.event_id).await? {
+        let (stored, target) = self
+            .store
+            .turn_preflight(&event.event_id, event.integration_id)
+            .await?;
+        if let Some(stored) = stored {
             tracing::info!(event_id = %event.event_id, "duplicate event: republishing its outputs");
             return decode_outputs(stored);
         }
-        let target = self.store.start_target(event.integration_id).await?;
         let mut tx = self.store.begin_turn().await?;
         let (verdict, sequence) = self.decide(&mut tx, event, target.as_ref()).await?;
         let outputs = outputs_for(event, verdict.as_ref_parts(), target.as_ref(), sequence);
