@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/dev.sh, scripts/test.sh and .ci/run: makes sure the local PostgreSQL and
 # RabbitMQ that the platform and its tests use are running, with the RabbitMQ plugins enabled.
 # Source it; it defines functions and changes no shell options.
@@ -93,16 +94,33 @@ services_enable_rabbit_plugins() {
     services_as_root rabbitmq-plugins -q enable "${SERVICES_RABBIT_PLUGINS[@]}" >/dev/null
 }
 
+services_psql() {
+    psql -h "$SERVICES_PG_HOST" -p "$SERVICES_PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
+}
+
+# True when database $1 exists on the local server.
+database_exists() {
+    local found
+    found=$(services_psql -tAc "SELECT 1 FROM pg_database WHERE datname = '$1'") || return 2
+    [ "$found" = 1 ]
+}
+
 # Creates database $1 on the local server unless it exists.
 ensure_database() {
-    local name=$1 exists
-    exists=$(psql -h "$SERVICES_PG_HOST" -p "$SERVICES_PG_PORT" -U postgres -d postgres -tAc \
-        "SELECT 1 FROM pg_database WHERE datname = '$name'") || return 1
-    if [ "$exists" != 1 ]; then
-        services_log "creating database $name"
-        psql -h "$SERVICES_PG_HOST" -p "$SERVICES_PG_PORT" -U postgres -d postgres -q \
-            -c "CREATE DATABASE \"$name\"" || return 1
-    fi
+    local status=0
+    database_exists "$1" || status=$?
+    case $status in
+        0) return 0 ;;
+        1) services_log "creating database $1"
+           services_psql -q -c "CREATE DATABASE \"$1\"" ;;
+        *) services_die "cannot query PostgreSQL as user postgres on $SERVICES_PG_HOST:$SERVICES_PG_PORT" ;;
+    esac
+}
+
+# Drops database $1 (closing its connections) if it exists.
+drop_database() {
+    services_log "dropping database $1"
+    services_psql -q -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)"
 }
 
 # Everything the platform and the test suite need.
