@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod bots;
 pub mod idempotency;
 pub mod integrations;
+pub mod sender;
 pub mod turns;
 pub mod whatsapp;
 

@@ -1,0 +1,2 @@
+DROP INDEX whatsapp_integrations_token_expiry;
+DROP TABLE outbound_batches;
