@@ -3,4 +3,5 @@
 
 pub mod database;
 pub mod smtp;
+pub mod snapshot;
 pub mod vhost;

@@ -7,16 +7,10 @@ use std::path::PathBuf;
 #[test]
 fn openapi_document_matches_the_committed_snapshot() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi/admin.json");
-    let current = admin::openapi::document_json() + "\n";
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, &current).unwrap();
-        return;
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == current,
-        "docs/openapi/admin.json is out of date with the admin API; review the change and \
-         run `UPDATE_SNAPSHOTS=1 cargo test -p admin --test openapi_snapshot`"
+    testkit::snapshot::assert_snapshot(
+        &path,
+        &(admin::openapi::document_json() + "\n"),
+        "cargo test -p admin --test openapi_snapshot",
     );
 }
 
