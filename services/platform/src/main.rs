@@ -15,28 +15,10 @@ async fn main() -> anyhow::Result<()> {
 /// Resolves at the first Ctrl-C or SIGTERM. A second one while the services drain exits at
 /// once: a developer who presses Ctrl-C twice means it.
 async fn shutdown_signal() {
-    wait_for_signal().await;
+    service_kit::shutdown_signal().await;
     tokio::spawn(async {
-        wait_for_signal().await;
+        service_kit::shutdown_signal().await;
         tracing::warn!("second interrupt: exiting without waiting for in-flight work");
         std::process::exit(130);
     });
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = ctrl_c.await;
-            return;
-        };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
