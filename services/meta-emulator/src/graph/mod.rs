@@ -249,6 +249,13 @@ fn finish(
             (error.status, value, http)
         }
     };
+    // The token exchange's answer is a secret: the record keeps its fingerprint.
+    let mut response = response;
+    if let Some(token) = response.get_mut("access_token") {
+        if let Some(value) = token.as_str() {
+            *token = Value::String(crate::token_fingerprint(value));
+        }
+    }
     let mut query = Map::new();
     for (key, value) in query_pairs(req.query_string()) {
         let shown = if SECRET_PARAMS.contains(&key.as_str()) {
