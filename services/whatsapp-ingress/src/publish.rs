@@ -11,6 +11,7 @@ use broker::topology::INBOUND_EXCHANGE;
 use broker::{BrokerError, PublishOptions, Publisher};
 use futures_util::future::try_join_all;
 use tokio::runtime::Handle;
+use tracing::Instrument;
 
 use crate::process::PlannedEvent;
 
@@ -68,23 +69,28 @@ pub async fn publish_all(
     let count = events.len();
     let tasks = conversations(events).into_iter().map(|group| {
         let publisher = publisher.clone();
-        let task = runtime.spawn(async move {
-            for planned in group {
-                let body = contracts::v1::encode(&planned.event)?;
-                let key = routing_key(planned.event.conversation_key.as_str());
-                // Mandatory: an event no shard takes is an error, not a silent loss.
-                let options = PublishOptions {
-                    content_type: Some("application/json".into()),
-                    ..PublishOptions::default()
+        // The request's span goes along, so the trace context reaches the AMQP headers.
+        let span = tracing::Span::current();
+        let task = runtime.spawn(
+            async move {
+                for planned in group {
+                    let body = contracts::v1::encode(&planned.event)?;
+                    let key = routing_key(planned.event.conversation_key.as_str());
+                    // Mandatory: an event no shard takes is an error, not a silent loss.
+                    let options = PublishOptions {
+                        content_type: Some("application/json".into()),
+                        ..PublishOptions::default()
+                    }
+                    .with_message_id(planned.event.event_id.clone())
+                    .mandatory();
+                    publisher
+                        .publish_with_retry(INBOUND_EXCHANGE, &key, &body, options, within)
+                        .await?;
                 }
-                .with_message_id(planned.event.event_id.clone())
-                .mandatory();
-                publisher
-                    .publish_with_retry(INBOUND_EXCHANGE, &key, &body, options, within)
-                    .await?;
+                Ok::<(), PublishError>(())
             }
-            Ok::<(), PublishError>(())
-        });
+            .instrument(span),
+        );
         async move {
             task.await
                 .map_err(|error| PublishError::Task(error.to_string()))?

@@ -108,9 +108,17 @@ async fn a_batch_is_published_whole_keeping_each_conversations_order() {
     assert_eq!(sent.status, MessageStatus::Sent);
 
     // Meta redelivers: the same events again, under the same ids the executor deduplicates by.
-    let (status, _) = harness.post(&a, &body).await;
+    // (This time with a trace context, which every event carries on.)
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let status = harness
+        .post_traced(&a, &body, &format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .await;
     assert_eq!(status, 200);
     let again = harness.drain().await;
+    for published in &again {
+        let traceparent = published.traceparent.as_deref().unwrap_or_default();
+        assert!(traceparent.contains(trace_id), "{traceparent:?}");
+    }
     let mut first: Vec<_> = published.iter().map(|p| p.message_id.clone()).collect();
     let mut second: Vec<_> = again.iter().map(|p| p.message_id.clone()).collect();
     first.sort();

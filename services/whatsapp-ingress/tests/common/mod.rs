@@ -33,6 +33,8 @@ pub struct Published {
     pub message_id: Option<String>,
     pub routing_key: String,
     pub persistent: bool,
+    /// The W3C trace context the ingress put in the message headers.
+    pub traceparent: Option<String>,
 }
 
 pub struct TestIntegration {
@@ -250,6 +252,26 @@ impl Harness {
         (status, body)
     }
 
+    /// POSTs `body` signed, as Meta would, carrying a W3C `traceparent`.
+    pub async fn post_traced(
+        &self,
+        integration: &TestIntegration,
+        body: &[u8],
+        traceparent: &str,
+    ) -> u16 {
+        let signature = crypto::sign_meta_payload(integration.app_secret.as_bytes(), body);
+        let response = self
+            .client
+            .post(self.webhook_url(integration.id))
+            .header("X-Hub-Signature-256", signature)
+            .header("traceparent", traceparent)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16()
+    }
+
     /// POSTs `body` signed with the integration's app secret, as Meta would.
     pub async fn post(&self, integration: &TestIntegration, body: &[u8]) -> (u16, Value) {
         let signature = crypto::sign_meta_payload(integration.app_secret.as_bytes(), body);
@@ -303,6 +325,14 @@ impl Harness {
                             .map(|id| id.to_string()),
                         routing_key: delivery.routing_key.to_string(),
                         persistent: *delivery.properties.delivery_mode() == Some(2),
+                        traceparent: delivery.properties.headers().as_ref().and_then(|headers| {
+                            match headers.inner().get("traceparent") {
+                                Some(lapin::types::AMQPValue::LongString(value)) => {
+                                    Some(value.to_string())
+                                }
+                                _ => None,
+                            }
+                        }),
                     });
                 }
             }
