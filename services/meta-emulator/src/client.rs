@@ -113,6 +113,17 @@ impl EmulatorClient {
         Ok(())
     }
 
+    /// The message ids `phone_number_id` marked as read (accepted mark-as-read calls), oldest
+    /// first.
+    pub async fn marked_read(&self, phone_number_id: &str) -> Result<Vec<String>, ClientError> {
+        let requests = self.requests(Some(phone_number_id), None).await?;
+        Ok(requests
+            .iter()
+            .filter(|r| r.status == 200 && r.body["status"] == "read")
+            .filter_map(|r| r.body["message_id"].as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// Changes the global settings (`phone_number_id` `None`) or one number's.
     pub async fn configure(
         &self,

@@ -96,6 +96,11 @@ async fn mark_as_read_answers_success() {
     assert_eq!(emulator.send(&read).await, (200, json!({"success": true})));
     let no_id = json!({"messaging_product": "whatsapp", "status": "read"});
     assert_meta_error(&emulator.send(&no_id).await, 400, 100);
+    assert_eq!(
+        emulator.client.marked_read(PNID).await.unwrap(),
+        vec!["wamid.IN".to_owned()],
+        "the refused one is not counted"
+    );
     // Not a message to anyone.
     assert!(emulator
         .client
