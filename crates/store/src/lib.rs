@@ -10,6 +10,7 @@ mod error;
 pub mod schema;
 
 pub mod accounts;
+pub mod alerts;
 pub mod bots;
 pub mod idempotency;
 pub mod integrations;

@@ -73,6 +73,7 @@ async fn migrations_apply_to_an_empty_database_and_match_the_schema() {
         tables,
         [
             "accounts",
+            "alert_throttle",
             "api_integrations",
             "bot_versions",
             "bots",
