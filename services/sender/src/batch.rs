@@ -1,0 +1,428 @@
+//! Sending one batch: load the integration and its token, mark the inbound message read, send
+//! each rendered payload in order, and record what Meta accepted.
+//!
+//! Redeliveries: progress is saved after every accepted payload (`outbound_batches`), so a
+//! batch delivered again resumes after the last accepted payload and a finished batch is not
+//! sent again. What stays at-least-once is the moment between Meta accepting a message and
+//! the progress being saved (the Graph API has no idempotency key): a crash exactly there
+//! sends that one message twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use broker::Ack;
+use contracts::v1::OutboundWhatsapp;
+use graph_client::payload::{recipient_id, template};
+use graph_client::{ErrorClass, GraphClient, GraphError, SentMessage, PAIR_RATE_LIMIT_CODE};
+use serde_json::Value;
+use store::integrations::IntegrationDetails;
+use store::sender::BatchOutcome;
+use store::{Store, StoreError};
+use tokio::sync::watch;
+
+use crate::activity::Activity;
+use crate::alerts::{AlertKind, AlertSink};
+use crate::pacing::Pacer;
+use crate::render::render;
+use crate::retry::{random_jitter, RetryPolicy};
+use crate::tokens::{Credentials, TokenError, Tokens};
+
+/// Everything batches share.
+pub struct Context {
+    pub store: Store,
+    pub graph: GraphClient,
+    pub tokens: Arc<Tokens>,
+    pub pacer: Pacer,
+    pub retry: RetryPolicy,
+    pub alerts: Arc<dyn AlertSink>,
+    pub activity: Activity,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Why a batch stopped before it was finished.
+enum Stop {
+    /// The service is stopping: hand the batch back; its redelivery resumes it.
+    Shutdown,
+    /// It can never be finished (the integration was deleted while sending): drop it.
+    Abandon(String),
+}
+
+/// Why a Graph call did not succeed.
+enum CallFailure {
+    Permanent(GraphError),
+    OutsideWindow(GraphError),
+    Exhausted { error: GraphError, attempts: u32 },
+    Token(String),
+    Shutdown,
+}
+
+enum Call<'a> {
+    MarkRead(&'a str),
+    Message(&'a Value),
+}
+
+/// A batch being sent, with the token it sends with.
+struct Sending<'a> {
+    batch: &'a OutboundWhatsapp,
+    version: String,
+    credentials: Credentials,
+    /// A refused token is refreshed once per batch; a second refusal gives up.
+    refreshed: bool,
+}
+
+/// Database errors worth waiting out (the database or the network away).
+fn transient(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Unavailable(_) | StoreError::Database(_) | StoreError::Concurrent
+    )
+}
+
+impl Context {
+    /// Sends a batch (or recognises it as sent) and says how to settle its delivery.
+    pub async fn handle(&self, batch: &OutboundWhatsapp) -> Ack {
+        match self.send_batch(batch).await {
+            Ok(()) => Ack::Ack,
+            Err(Stop::Shutdown) => {
+                tracing::info!("stopping: the batch goes back to the queue");
+                Ack::Requeue
+            }
+            Err(Stop::Abandon(reason)) => {
+                tracing::warn!(%reason, "batch dropped");
+                Ack::Ack
+            }
+        }
+    }
+
+    async fn send_batch(&self, batch: &OutboundWhatsapp) -> Result<(), Stop> {
+        let id = batch.integration_id;
+        let progress = self
+            .durably("reading batch progress", || {
+                self.store.batch_progress(&batch.event_id)
+            })
+            .await?;
+        if progress.as_ref().is_some_and(|p| p.outcome.is_some()) {
+            tracing::info!("batch already sent; redelivery ignored");
+            return Ok(());
+        }
+        let done = progress.map_or(0, |p| p.sent_count as usize);
+        let integration = self
+            .durably("loading the integration", || async {
+                match self.store.find_integration(id).await {
+                    Err(StoreError::NotFound) => Ok(None),
+                    other => other.map(Some),
+                }
+            })
+            .await?;
+        let Some(integration) = integration else {
+            tracing::info!("integration deleted; batch dropped");
+            return Ok(());
+        };
+        if !integration.active {
+            tracing::info!("integration inactive; batch dropped");
+            return Ok(());
+        }
+        let IntegrationDetails::Whatsapp(details) = integration.details else {
+            tracing::error!("not a WhatsApp integration; batch dropped");
+            return Ok(());
+        };
+        if details.phone_number_id != batch.phone_number_id {
+            tracing::warn!(
+                integration_number = %details.phone_number_id,
+                batch_number = %batch.phone_number_id,
+                "the integration changed its phone number; sending from the batch's"
+            );
+        }
+        let credentials = match self.tokens.open(id, &details.access_token_sealed) {
+            Ok(credentials) => credentials,
+            Err(error) => {
+                return self
+                    .give_up(batch, done, AlertKind::TokenFailure, error.to_string())
+                    .await
+            }
+        };
+        let mut sending = Sending {
+            batch,
+            version: details.api_version.clone(),
+            credentials,
+            refreshed: false,
+        };
+        if done == 0 {
+            if let Some(message_id) = &batch.reply_to_message_id {
+                match self.call(&mut sending, Call::MarkRead(message_id)).await {
+                    Ok(_) => {}
+                    Err(CallFailure::Shutdown) => return Err(Stop::Shutdown),
+                    Err(CallFailure::Token(reason)) => {
+                        return self
+                            .give_up(batch, done, AlertKind::TokenFailure, reason)
+                            .await
+                    }
+                    // Cosmetic: the answer matters more than the blue ticks.
+                    Err(failure) => {
+                        tracing::warn!(reason = %describe(&failure), "marking the inbound message read failed")
+                    }
+                }
+            }
+        }
+        let payloads = render(&batch.messages, &batch.to);
+        for (index, body) in payloads.iter().enumerate().skip(done) {
+            let failure = match self.call(&mut sending, Call::Message(body)).await {
+                Ok(sent) => {
+                    let last = index + 1 == payloads.len();
+                    self.record(batch, sent, index + 1, last.then_some(BatchOutcome::Sent))
+                        .await?;
+                    continue;
+                }
+                Err(failure) => failure,
+            };
+            return match failure {
+                CallFailure::Shutdown => Err(Stop::Shutdown),
+                CallFailure::OutsideWindow(error) => {
+                    self.fall_back(&mut sending, index, &error).await
+                }
+                CallFailure::Token(reason) => {
+                    self.give_up(batch, index, AlertKind::TokenFailure, reason)
+                        .await
+                }
+                other => {
+                    let detail = format!(
+                        "message {} of {} not sent: {}",
+                        index + 1,
+                        payloads.len(),
+                        describe(&other)
+                    );
+                    self.give_up(batch, index, AlertKind::SendFailed, detail)
+                        .await
+                }
+            };
+        }
+        if done >= payloads.len() {
+            // Nothing (left) to send: only the mark-read, or a resumed batch already complete.
+            self.durably("saving batch progress", || {
+                self.store.save_batch_progress(
+                    id,
+                    &batch.event_id,
+                    done as u32,
+                    Some(BatchOutcome::Sent),
+                )
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Meta refused a message outside the 24-hour window: the fallback template goes instead
+    /// of the rest of the batch (once), or the batch is given up when there is none.
+    async fn fall_back(
+        &self,
+        sending: &mut Sending<'_>,
+        index: usize,
+        error: &GraphError,
+    ) -> Result<(), Stop> {
+        let batch = sending.batch;
+        let Some(fallback) = &batch.fallback_template else {
+            let detail =
+                format!("outside the 24-hour window and no template is configured: {error}");
+            return self
+                .give_up(batch, index, AlertKind::SendFailed, detail)
+                .await;
+        };
+        tracing::info!(template = %fallback.name, "outside the 24-hour window; sending the template instead");
+        let body = template(&batch.to, fallback);
+        match self.call(sending, Call::Message(&body)).await {
+            Ok(sent) => {
+                self.record(batch, sent, index, Some(BatchOutcome::Fallback))
+                    .await
+            }
+            Err(CallFailure::Shutdown) => Err(Stop::Shutdown),
+            Err(failure) => {
+                let kind = match failure {
+                    CallFailure::Token(_) => AlertKind::TokenFailure,
+                    _ => AlertKind::SendFailed,
+                };
+                let detail = format!(
+                    "outside the 24-hour window, and the template {} failed: {}",
+                    fallback.name,
+                    describe(&failure)
+                );
+                self.give_up(batch, index, kind, detail).await
+            }
+        }
+    }
+
+    /// Records an accepted message and the batch's progress (and outcome, when finished).
+    async fn record(
+        &self,
+        batch: &OutboundWhatsapp,
+        sent: Option<SentMessage>,
+        sent_count: usize,
+        outcome: Option<BatchOutcome>,
+    ) -> Result<(), Stop> {
+        let id = batch.integration_id;
+        if let Some(sent) = sent {
+            self.durably("recording the sent message", || {
+                self.store.record_outbound_message(
+                    id,
+                    &sent.wamid,
+                    batch.conversation_key.as_str(),
+                    recipient_id(&batch.to),
+                )
+            })
+            .await?;
+        }
+        self.durably("saving batch progress", || {
+            self.store
+                .save_batch_progress(id, &batch.event_id, sent_count as u32, outcome)
+        })
+        .await?;
+        self.activity.touch(&self.store, id).await;
+        Ok(())
+    }
+
+    /// Alerts, and finishes the batch as failed so that a redelivery does not try again.
+    async fn give_up(
+        &self,
+        batch: &OutboundWhatsapp,
+        sent_count: usize,
+        kind: AlertKind,
+        detail: String,
+    ) -> Result<(), Stop> {
+        tracing::warn!(kind = kind.as_str(), %detail, "batch given up");
+        self.alerts.alert(batch.integration_id, kind, detail);
+        self.durably("saving batch progress", || {
+            self.store.save_batch_progress(
+                batch.integration_id,
+                &batch.event_id,
+                sent_count as u32,
+                Some(BatchOutcome::Failed),
+            )
+        })
+        .await
+    }
+
+    /// One Graph call, paced, with backoff on retryable errors and one token refresh.
+    async fn call(
+        &self,
+        sending: &mut Sending<'_>,
+        call: Call<'_>,
+    ) -> Result<Option<SentMessage>, CallFailure> {
+        let batch = sending.batch;
+        let number = batch.phone_number_id.as_str();
+        let mut failures = 0_u32;
+        loop {
+            self.pacer.wait(number).await;
+            let token = &sending.credentials.token;
+            let result = match call {
+                Call::MarkRead(message_id) => self
+                    .graph
+                    .mark_read(&sending.version, number, token, message_id)
+                    .await
+                    .map(|()| None),
+                Call::Message(body) => self
+                    .graph
+                    .send_message(&sending.version, number, token, body)
+                    .await
+                    .map(Some),
+            };
+            let error = match result {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            match error.class() {
+                ErrorClass::Permanent => return Err(CallFailure::Permanent(error)),
+                ErrorClass::OutsideWindow => return Err(CallFailure::OutsideWindow(error)),
+                ErrorClass::Retryable => {
+                    failures += 1;
+                    if failures >= self.retry.max_attempts {
+                        return Err(CallFailure::Exhausted {
+                            error,
+                            attempts: failures,
+                        });
+                    }
+                    let growth = if error.code() == Some(PAIR_RATE_LIMIT_CODE) {
+                        4
+                    } else {
+                        2
+                    };
+                    let delay = self.retry.delay(failures, growth, random_jitter());
+                    tracing::warn!(%error, attempt = failures, retry_in_ms = delay.as_millis() as u64, "Graph call failed; retrying");
+                    if !self.pause(delay).await {
+                        return Err(CallFailure::Shutdown);
+                    }
+                }
+                ErrorClass::Token => {
+                    if sending.refreshed {
+                        return Err(CallFailure::Token(format!(
+                            "the access token was refused again after a refresh: {error}"
+                        )));
+                    }
+                    sending.refreshed = true;
+                    tracing::warn!(%error, "access token refused; refreshing it");
+                    match self
+                        .tokens
+                        .refresh_after_refusal(batch.integration_id, &sending.credentials)
+                        .await
+                    {
+                        Ok(credentials) => sending.credentials = credentials,
+                        Err(reason) => {
+                            return Err(CallFailure::Token(format!(
+                                "the access token was refused ({error}) and could not be \
+                                 refreshed: {}",
+                                match reason {
+                                    TokenError::Store(e) => format!("database: {e}"),
+                                    TokenError::Unusable(reason) => reason,
+                                }
+                            )))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps `delay`; false when the service started stopping meanwhile.
+    async fn pause(&self, delay: Duration) -> bool {
+        let mut shutdown = self.shutdown.clone();
+        if *shutdown.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => false,
+            () = tokio::time::sleep(delay) => true,
+        }
+    }
+
+    /// Runs a store operation, waiting out transient failures (with backoff, until shutdown).
+    async fn durably<T, F, Fut>(&self, what: &str, operation: F) -> Result<T, Stop>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match operation().await {
+                Ok(value) => return Ok(value),
+                Err(error) if transient(&error) => {
+                    tracing::warn!(%error, what, retry_in_ms = delay.as_millis() as u64, "database failed; retrying");
+                    if !self.pause(delay).await {
+                        return Err(Stop::Shutdown);
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => return Err(Stop::Abandon(format!("{what}: {error}"))),
+            }
+        }
+    }
+}
+
+fn describe(failure: &CallFailure) -> String {
+    match failure {
+        CallFailure::Permanent(error) => format!("{error} (not retried)"),
+        CallFailure::OutsideWindow(error) => error.to_string(),
+        CallFailure::Exhausted { error, attempts } => {
+            format!("{error} (gave up after {attempts} attempts)")
+        }
+        CallFailure::Token(reason) => reason.clone(),
+        CallFailure::Shutdown => "stopped".into(),
+    }
+}

@@ -1,0 +1,262 @@
+//! The sender: the only place that calls the Graph API (docs/sender.md).
+//!
+//! It consumes `sender.whatsapp` (a single-active-consumer quorum queue bound to
+//! `bot.outbound` with key `whatsapp`), renders each [`OutboundWhatsapp`] batch into Graph API
+//! payloads ([`render`]), marks the inbound message read, and sends the payloads in order,
+//! paced per phone number, retrying throttling and server errors with backoff, falling back
+//! to the integration's template outside the 24-hour window, refreshing a refused token, and
+//! alerting ([`alerts::AlertSink`]) when it gives up. Batches of different conversations are
+//! sent concurrently; a conversation's batches one after another ([`lanes`]).
+
+mod activity;
+pub mod alerts;
+mod batch;
+mod config;
+pub mod lanes;
+pub mod pacing;
+pub mod render;
+pub mod retry;
+mod tokens;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use broker::{Ack, Broker, ConsumeOptions, Delivery, Topology};
+use contracts::v1::OutboundWhatsapp;
+use graph_client::{ClientOptions, GraphClient};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+pub use crate::alerts::{AlertKind, AlertSink, LogAlerts};
+pub use crate::config::{SenderConfig, DEFAULT_PORT};
+use crate::lanes::Lanes;
+pub use crate::retry::RetryPolicy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("broker: {0}")]
+    Broker(#[from] broker::BrokerError),
+    #[error("Graph API client: {0}")]
+    Graph(#[from] graph_client::GraphError),
+    #[error("http: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A started sender.
+pub struct RunningSender {
+    pub probe_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    probes: service_kit::ProbeServer,
+    broker: Broker,
+}
+
+impl RunningSender {
+    /// Stops taking batches, lets the ones in flight finish (a batch waiting out a backoff goes
+    /// back to the queue and resumes where it stopped), then closes.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        self.probes.stop().await;
+        self.broker.close().await;
+    }
+}
+
+/// Starts with alerts logged ([`LogAlerts`]).
+pub async fn start(config: SenderConfig) -> Result<RunningSender, SenderError> {
+    start_with_alerts(config, Arc::new(LogAlerts)).await
+}
+
+/// Starts, reporting alerts to `alerts`.
+pub async fn start_with_alerts(
+    config: SenderConfig,
+    alerts: Arc<dyn AlertSink>,
+) -> Result<RunningSender, SenderError> {
+    let store = store::Store::connect(&store::StoreOptions {
+        url: config.database.url.expose().clone(),
+        max_connections: config.database.max_connections,
+        connect_timeout: config.database.connect_timeout,
+    })
+    .await?;
+    let graph = GraphClient::with_options(
+        &config.graph_api_base_url,
+        &ClientOptions {
+            timeout: config.http_timeout,
+            ..ClientOptions::default()
+        },
+    )?;
+    let mut broker_config = broker::BrokerConfig::new(
+        config.broker.url.expose().clone(),
+        config.instance_name.clone(),
+    );
+    broker_config.prefetch = config.broker.prefetch;
+    let broker = Broker::start(
+        broker_config,
+        Topology::with_shards(config.broker.inbound_shards),
+    )?;
+    let (shutdown, watcher) = watch::channel(false);
+    let tokens = Arc::new(tokens::Tokens {
+        store: store.clone(),
+        graph: graph.clone(),
+        key: config.deployment_key.clone(),
+        alerts: alerts.clone(),
+    });
+    let context = Arc::new(batch::Context {
+        store: store.clone(),
+        graph,
+        tokens: tokens.clone(),
+        pacer: pacing::Pacer::new(config.rate_per_second),
+        retry: config.retry,
+        alerts,
+        activity: activity::Activity::new(config.activity_interval),
+        shutdown: watcher.clone(),
+    });
+    let mut tasks = JoinSet::new();
+    tasks.spawn(consume(
+        broker.clone(),
+        context,
+        config.concurrency,
+        config.broker.prefetch,
+        watcher.clone(),
+    ));
+    tasks.spawn(tokens::run_refresher(
+        tokens,
+        config.token_refresh_window,
+        config.token_check_interval,
+        watcher.clone(),
+    ));
+    tasks.spawn(sweeper(store.clone(), config.batch_retention, watcher));
+    let probes = {
+        let broker = broker.clone();
+        service_kit::ProbeServer::start(
+            &config.http,
+            vec![
+                (
+                    "database",
+                    service_kit::check(move || {
+                        let store = store.clone();
+                        async move { store.ping().await.is_ok() }
+                    }),
+                ),
+                (
+                    "broker",
+                    service_kit::check(move || {
+                        let connected = broker.is_connected();
+                        async move { connected }
+                    }),
+                ),
+            ],
+        )?
+    };
+    Ok(RunningSender {
+        probe_addr: probes.addr,
+        shutdown,
+        tasks,
+        probes,
+        broker,
+    })
+}
+
+/// Runs until `shutdown` resolves, then stops gracefully.
+pub async fn run(
+    config: SenderConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SenderError> {
+    let running = start(config).await?;
+    tracing::info!(probes = %running.probe_addr, "sender running");
+    shutdown.await;
+    running.stop().await;
+    Ok(())
+}
+
+/// Resolves once the shutdown flag is raised (or its sender is gone).
+async fn stopped(mut watcher: watch::Receiver<bool>) {
+    let _ = watcher.wait_for(|stop| *stop).await;
+}
+
+/// Consumes `sender.whatsapp` with `concurrency` batches in flight, each conversation in its
+/// lane. The handler closure runs synchronously in delivery order: that is where a batch
+/// takes its place in its conversation's lane.
+async fn consume(
+    broker: Broker,
+    context: Arc<batch::Context>,
+    concurrency: usize,
+    prefetch: u16,
+    watcher: watch::Receiver<bool>,
+) {
+    let lanes = Lanes::new();
+    let handler = move |delivery: Delivery| {
+        let decoded = contracts::v1::decode::<OutboundWhatsapp>(&delivery.body);
+        let ticket = decoded
+            .as_ref()
+            .ok()
+            .map(|batch| lanes.join(batch.conversation_key.as_str()));
+        let context = context.clone();
+        async move {
+            let (batch, mut ticket) = match (decoded, ticket) {
+                (Ok(batch), Some(ticket)) => (batch, ticket),
+                (Err(error), _) => {
+                    tracing::error!(%error, "undecodable outbound batch: dead-lettered");
+                    return Ack::Reject;
+                }
+                (Ok(_), None) => return Ack::Reject,
+            };
+            let span = tracing::info_span!(
+                "send_batch",
+                event_id = %batch.event_id,
+                integration = %batch.integration_id,
+                conversation = %batch.conversation_key,
+                sequence = batch.sequence,
+            );
+            telemetry::set_parent_from(&span, &broker::trace::HeaderExtractor(&delivery.headers));
+            async move {
+                if !ticket.wait_turn().await {
+                    // The batch ahead went back to the queue: this one must not overtake it.
+                    ticket.finish(false);
+                    return Ack::Requeue;
+                }
+                let ack = context.handle(&batch).await;
+                ticket.finish(ack != Ack::Requeue);
+                ack
+            }
+            .instrument(span)
+            .await
+        }
+    };
+    let concurrency = concurrency.max(1);
+    let options = ConsumeOptions {
+        prefetch: Some(prefetch.max(u16::try_from(concurrency).unwrap_or(u16::MAX))),
+        consumer_tag: String::new(),
+        concurrency,
+    };
+    let queue = broker::topology::SENDER_WHATSAPP_QUEUE;
+    if let Err(error) = broker
+        .consume(queue, options, handler, stopped(watcher))
+        .await
+    {
+        tracing::error!(%error, queue, "consumer stopped");
+    }
+}
+
+/// Forgets old batch progress, once an hour.
+async fn sweeper(store: store::Store, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = tick.tick() => {}
+        }
+        let before = chrono::Utc::now()
+            - chrono::Duration::from_std(retention).unwrap_or_else(|_| chrono::Duration::days(3));
+        match store.prune_outbound_batches(before, 10_000).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "old batch progress forgotten"),
+            Err(error) => tracing::warn!(%error, "pruning batch progress failed"),
+        }
+    }
+}
