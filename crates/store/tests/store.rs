@@ -80,6 +80,7 @@ async fn migrations_apply_to_an_empty_database_and_match_the_schema() {
             "idempotency_keys",
             "integrations",
             "operator_tokens",
+            "outbound_batches",
             "outbound_messages",
             "processed_events",
             "sessions",
