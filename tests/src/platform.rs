@@ -21,6 +21,8 @@ pub struct PlatformOptions {
     /// Flow executors side by side (they share the shards: one active consumer per shard).
     pub executors: usize,
     pub max_connections: usize,
+    /// Where executors mail alerts (log only by default).
+    pub alerts: alerts::AlertConfig,
 }
 
 impl Default for PlatformOptions {
@@ -30,6 +32,7 @@ impl Default for PlatformOptions {
             inbound_shards: TEST_SHARDS,
             executors: 1,
             max_connections: 8,
+            alerts: alerts::AlertConfig::log_only(),
         }
     }
 }
@@ -95,6 +98,7 @@ impl Platform {
                 allow_private_network: true,
                 http_max_response_bytes: 1024 * 1024,
                 history_retention: Duration::from_secs(7 * 24 * 3600),
+                alerts: options.alerts.clone(),
             })
             .await
             .expect("executor starts");

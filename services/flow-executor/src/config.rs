@@ -23,6 +23,8 @@ pub struct ExecutorConfig {
     /// Handled events and Idempotency-Keys are kept this long (Meta redelivers for days;
     /// keys must live at least 24 hours).
     pub history_retention: Duration,
+    /// Error e-mails for bot execution errors (SMTP_URL, ALERT_*).
+    pub alerts: alerts::AlertConfig,
 }
 
 pub const DEFAULT_PORT: u16 = 8083;
@@ -67,6 +69,7 @@ impl ExecutorConfig {
                 1024 * 1024,
             )?,
             history_retention: Duration::from_secs(retention_hours * 3600),
+            alerts: alerts::AlertConfig::from_lookup(lookup)?,
         })
     }
 }

@@ -36,6 +36,8 @@ pub enum ExecutorError {
     Broker(#[from] broker::BrokerError),
     #[error("http: {0}")]
     Io(#[from] std::io::Error),
+    #[error("alerts: {0}")]
+    Alerts(#[from] alerts::AlertError),
 }
 
 /// A started executor.
@@ -71,7 +73,9 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
     );
     broker_config.prefetch = config.broker.prefetch;
     let broker = Broker::start(broker_config, topology.clone())?;
+    let alerter = alerts::Alerter::start(store.clone(), config.alerts.clone())?;
     let context = Arc::new(TurnContext {
+        alerter,
         store: store.clone(),
         engine: Engine::new(EngineLimits {
             max_steps_per_turn: config.max_steps_per_turn,

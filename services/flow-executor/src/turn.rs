@@ -33,6 +33,7 @@ pub struct TurnContext {
     pub versions: VersionCache,
     pub http: FlowHttp,
     pub api_session_ttl: Duration,
+    pub alerter: alerts::Alerter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +102,25 @@ impl TurnContext {
         }
         let mut tx = self.store.begin_turn().await?;
         let (verdict, sequence) = self.decide(&mut tx, event, target.as_ref()).await?;
+        if let Verdict::Failed(detail) = &verdict {
+            // Raised before the commit on purpose: a redelivered event is answered from its
+            // stored outputs and does not alert twice, but a rolled-back turn may alert once more.
+            self.alerter
+                .raise(alerts::Alert::new(
+                    event.integration_id,
+                    alerts::AlertKind::BotExecutionError,
+                    format!(
+                        "the bot failed at component \"{}\"",
+                        detail
+                            .details
+                            .as_ref()
+                            .and_then(|d| d.component.clone())
+                            .unwrap_or_default()
+                    ),
+                    detail.message.clone(),
+                ))
+                .await;
+        }
         let outputs = outputs_for(event, verdict.as_ref_parts(), target.as_ref(), sequence);
         let stored = serde_json::to_value(&outputs)
             .map_err(|e| TurnFailure::Permanent(format!("outputs: {e}")))?;
