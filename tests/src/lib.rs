@@ -23,6 +23,8 @@ pub struct AdminHarness {
     pub client: reqwest::Client,
     pub db: TestDatabase,
     pub deployment_key: DeploymentKey,
+    /// Meta's Graph API as the admin service sees it (token exchange at creation).
+    pub emulator: meta_emulator::RunningEmulator,
     running: Option<admin::RunningAdmin>,
 }
 
@@ -32,6 +34,13 @@ impl AdminHarness {
         telemetry::init_for_tests();
         let db = TestDatabase::create().await.expect("test database");
         let (deployment_key, _) = DeploymentKey::generate().expect("deployment key");
+        let emulator = meta_emulator::start(meta_emulator::EmulatorConfig {
+            // Any short-lived token exchanges; tests that need a refusal revoke one.
+            accept_any_token: true,
+            ..meta_emulator::EmulatorConfig::for_tests()
+        })
+        .await
+        .expect("meta emulator starts");
         let config = admin::AdminConfig {
             http: HttpConfig {
                 host: "127.0.0.1".into(),
@@ -48,6 +57,7 @@ impl AdminHarness {
             public_webhook_base_url: "http://hooks.test".into(),
             max_body_bytes: 256 * 1024,
             default_api_rate_limit_per_minute: 600,
+            graph_api_base_url: emulator.base_url(),
         };
         let running = admin::start(config).await.expect("admin starts");
         AdminHarness {
@@ -55,6 +65,7 @@ impl AdminHarness {
             client: reqwest::Client::new(),
             db,
             deployment_key,
+            emulator,
             running: Some(running),
         }
     }
@@ -131,6 +142,7 @@ impl AdminHarness {
         if let Some(running) = self.running.take() {
             running.stop().await;
         }
+        self.emulator.stop().await;
     }
 }
 

@@ -381,3 +381,90 @@ async fn whatsapp_rules_verify_token_phone_number_and_published_bot() {
         .contains("phone_number_id"));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_short_lived_token_is_exchanged_for_a_long_lived_one_at_creation() {
+    let h = AdminHarness::start().await;
+    let bot = h.published_demo_bot(TOKEN, "Support").await;
+    let (status, created) = h
+        .post(
+            "/v1/integrations",
+            TOKEN,
+            &whatsapp_body(bot, "555000111", VERIFY_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    // About 60 days, as Meta's long-lived tokens.
+    let expires: chrono::DateTime<chrono::Utc> = created["whatsapp"]["access_token_expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let days = (expires - chrono::Utc::now()).num_days();
+    assert!((58..=61).contains(&days), "{days}");
+    // What is stored is the exchanged token, not the one given.
+    let mut conn = AsyncPgConnection::establish(h.db.url()).await.unwrap();
+    let sealed: Vec<u8> = diesel::sql_query(
+        "SELECT access_token_sealed AS v FROM whatsapp_integrations WHERE integration_id = $1",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(id)
+    .get_result::<Sealed>(&mut conn)
+    .await
+    .unwrap()
+    .v;
+    let stored = h
+        .deployment_key
+        .open_string(
+            &sealed,
+            &admin::secret_aad(contracts_id(id), "access_token"),
+        )
+        .unwrap();
+    assert_ne!(stored.expose(), ACCESS_TOKEN);
+    let exchanges = h
+        .emulator
+        .client()
+        .unwrap()
+        .requests(None, None)
+        .await
+        .unwrap();
+    assert!(
+        exchanges
+            .iter()
+            .any(|r| r.path.contains("/oauth/access_token")),
+        "no exchange recorded"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn creation_fails_with_metas_message_when_the_exchange_fails() {
+    let h = AdminHarness::start().await;
+    let bot = h.published_demo_bot(TOKEN, "Support").await;
+    let emulator = h.emulator.client().unwrap();
+    let revoked = "EAAGrevokedShortLivedToken0123456789";
+    emulator
+        .register_token(&meta_emulator::api::TokenRequest {
+            token: Some(revoked.into()),
+            kind: Some("short_lived".into()),
+            expires_in_seconds: None,
+        })
+        .await
+        .unwrap();
+    emulator.revoke_token(revoked).await.unwrap();
+    let mut body = whatsapp_body(bot, "555000222", VERIFY_TOKEN);
+    body["access_token"] = json!(revoked);
+    let (status, refused) = h.post("/v1/integrations", TOKEN, &body).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "token_exchange_failed");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("session has been invalidated")
+            || message.contains("Error validating access token"),
+        "{message}"
+    );
+    assert!(!message.contains(revoked) && !message.contains(APP_SECRET));
+    let (_, list) = h.get("/v1/integrations", TOKEN).await;
+    assert_eq!(list["integrations"], json!([]), "nothing was created");
+    h.stop().await;
+}

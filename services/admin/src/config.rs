@@ -21,6 +21,9 @@ pub struct AdminConfig {
     pub max_body_bytes: usize,
     /// Default rate limit of new API integrations, requests per minute.
     pub default_api_rate_limit_per_minute: u32,
+    /// Meta's Graph API (or the emulator): short-lived WhatsApp access tokens are exchanged for
+    /// long-lived ones there when an integration is created.
+    pub graph_api_base_url: String,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -58,6 +61,8 @@ impl AdminConfig {
                 "API_DEFAULT_RATE_LIMIT_PER_MINUTE",
                 600,
             )?,
+            graph_api_base_url: config::optional_from(lookup, "GRAPH_API_BASE_URL")
+                .unwrap_or_else(|| graph_client::DEFAULT_BASE_URL.to_owned()),
         })
     }
 

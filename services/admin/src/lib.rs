@@ -28,6 +28,8 @@ pub enum AdminError {
     Store(#[from] store::StoreError),
     #[error("http server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// A started admin service.
@@ -73,6 +75,8 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         public_api_base_url: config.public_api_base_url.clone(),
         public_webhook_base_url: config.public_webhook_base_url.clone(),
         default_api_rate_limit_per_minute: config.default_api_rate_limit_per_minute,
+        graph: graph_client::GraphClient::new(&config.graph_api_base_url)
+            .map_err(|err| AdminError::Config(err.to_string()))?,
     });
     let max_body = config.max_body_bytes;
     let listener = std::net::TcpListener::bind(config.http.bind_address())?;

@@ -9,4 +9,5 @@ pub struct AppState {
     pub public_api_base_url: String,
     pub public_webhook_base_url: String,
     pub default_api_rate_limit_per_minute: u32,
+    pub graph: graph_client::GraphClient,
 }

@@ -132,6 +132,9 @@ async fn create_whatsapp(
         .transpose()?;
     let (alert_enabled, alert_address) = checked_alert_email(request.alert_email.as_ref())?;
 
+    let long_lived =
+        exchange_token(state, &api_version, &app_id, &app_secret, &access_token).await?;
+    let access_token = long_lived.access_token.expose().clone();
     let id = state
         .store
         .allocate_integration_id()
@@ -143,7 +146,7 @@ async fn create_whatsapp(
         app_id,
         app_secret_sealed: seal(state, id, "app_secret", &app_secret)?,
         access_token_sealed: seal(state, id, "access_token", &access_token)?,
-        access_token_expires_at: None,
+        access_token_expires_at: long_lived.expires_at(chrono::Utc::now()),
         verify_token_sealed: seal(state, id, "verify_token", &verify_token)?,
         verify_token_digest: state.digest_key.digest(&verify_token).to_vec(),
         api_version,
@@ -167,6 +170,40 @@ async fn create_whatsapp(
         )
         .await
         .map_err(store_err)
+}
+
+/// Exchanges the short-lived token from Meta's dashboard for a long-lived one (PRODUCT.md 3).
+/// Meta's refusal is the operator's to fix (422 with Meta's message); Meta unreachable is 502.
+async fn exchange_token(
+    state: &AppState,
+    api_version: &str,
+    app_id: &str,
+    app_secret: &str,
+    short_lived: &str,
+) -> Result<graph_client::ExchangedToken, ApiError> {
+    let app_secret = crypto::SecretString::from(app_secret.to_owned());
+    let token = crypto::SecretString::from(short_lived.to_owned());
+    state
+        .graph
+        .exchange_token(api_version, app_id, &app_secret, &token)
+        .await
+        .map_err(|err| match err {
+            graph_client::GraphError::Api(meta) => ApiError::unprocessable(
+                "token_exchange_failed",
+                format!(
+                    "Meta refused to exchange the access token for a long-lived one: {} (code {})",
+                    meta.message, meta.code
+                ),
+            ),
+            other => {
+                tracing::warn!(error = %other, "token exchange failed");
+                ApiError::new(
+                    actix_web::http::StatusCode::BAD_GATEWAY,
+                    "meta_unreachable",
+                    "Meta's Graph API could not be reached to exchange the access token; retry",
+                )
+            }
+        })
 }
 
 #[utoipa::path(get, path = "/v1/integrations", tag = "integrations",
@@ -264,8 +301,23 @@ pub async fn update_integration(
                 .map(|limit| checked_rate_limit(Some(limit), limit))
                 .transpose()?,
         }),
-        IntegrationDetails::Whatsapp(_) => {
-            DetailChanges::Whatsapp(Box::new(whatsapp_changes(&state, id, request)?))
+        IntegrationDetails::Whatsapp(current) => {
+            let mut request = request;
+            let expires_at = match request.access_token.take() {
+                None => None,
+                Some(short_lived) => {
+                    let short_lived = checked_secret(&short_lived, "access_token")?;
+                    let long_lived =
+                        exchange_for_update(&state, id, &current, &request, &short_lived).await?;
+                    request.access_token = Some(long_lived.access_token.expose().clone());
+                    Some(long_lived.expires_at(chrono::Utc::now()))
+                }
+            };
+            let mut changes = whatsapp_changes(&state, id, request)?;
+            if let Some(expires_at) = expires_at {
+                changes.access_token_expires_at = Some(expires_at);
+            }
+            DetailChanges::Whatsapp(Box::new(changes))
         }
     };
     let updated = state
@@ -276,6 +328,40 @@ pub async fn update_integration(
     Ok(web::Json(IntegrationView::from_integration(
         updated, &state,
     )))
+}
+
+/// A new access token given in an update is exchanged like at creation, with the app id,
+/// secret and version of the update, or else the stored ones.
+async fn exchange_for_update(
+    state: &AppState,
+    id: IntegrationId,
+    current: &store::integrations::WhatsappDetails,
+    request: &UpdateIntegration,
+    short_lived: &str,
+) -> Result<graph_client::ExchangedToken, ApiError> {
+    let app_secret = match &request.app_secret {
+        Some(secret) => checked_secret(secret, "app_secret")?,
+        None => state
+            .deployment_key
+            .open_string(&current.app_secret_sealed, &secret_aad(id, "app_secret"))
+            .map_err(|err| {
+                tracing::error!(error = %err, integration = %id, "stored app secret unreadable");
+                ApiError::internal()
+            })?
+            .expose()
+            .clone(),
+    };
+    let app_id = match &request.app_id {
+        Some(app_id) => checked_meta_id(app_id, "app_id")?,
+        None => current.app_id.clone(),
+    };
+    let version = checked_api_version(Some(
+        request
+            .api_version
+            .as_deref()
+            .unwrap_or(&current.api_version),
+    ))?;
+    exchange_token(state, &version, &app_id, &app_secret, short_lived).await
 }
 
 fn whatsapp_changes(
@@ -322,7 +408,8 @@ fn whatsapp_changes(
             checked_secret,
         )?,
         // A new access token has not been exchanged yet: its expiry is unknown.
-        access_token_expires_at: request.access_token.as_ref().map(|_| None),
+        // Set by the caller from the token exchange.
+        access_token_expires_at: None,
         verify_token_sealed: verify_token
             .as_deref()
             .map(|token| seal(state, id, "verify_token", token))
