@@ -89,6 +89,18 @@ export ADMIN_HOST=${ADMIN_HOST:-127.0.0.1}
 export ADMIN_PORT=${ADMIN_PORT:-8080}
 export PUBLIC_API_BASE_URL=${PUBLIC_API_BASE_URL:-http://127.0.0.1:8081}
 export PUBLIC_WEBHOOK_BASE_URL=${PUBLIC_WEBHOOK_BASE_URL:-http://127.0.0.1:8082}
+export API_GATEWAY_HOST=${API_GATEWAY_HOST:-127.0.0.1}
+export API_GATEWAY_PORT=${API_GATEWAY_PORT:-8081}
+export INGRESS_HOST=${INGRESS_HOST:-127.0.0.1}
+export INGRESS_PORT=${INGRESS_PORT:-8082}
+export EXECUTOR_HOST=${EXECUTOR_HOST:-127.0.0.1}
+export SENDER_HOST=${SENDER_HOST:-127.0.0.1}
+# No Meta account needed locally: the Meta emulator runs in the platform, and the admin service
+# and the sender talk to it (set GRAPH_API_BASE_URL to use Meta's Graph API instead).
+export PLATFORM_META_EMULATOR=${PLATFORM_META_EMULATOR:-true}
+export META_EMULATOR_HOST=${META_EMULATOR_HOST:-127.0.0.1}
+export META_EMULATOR_PORT=${META_EMULATOR_PORT:-8090}
+export META_EMULATOR_ACCEPT_ANY_TOKEN=${META_EMULATOR_ACCEPT_ANY_TOKEN:-true}
 export LOG_FORMAT=${LOG_FORMAT:-text}
 export RUST_LOG=${RUST_LOG:-info}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/botplatform/target}
@@ -116,6 +128,9 @@ print_banner_when_ready() {
 
   ┌─ The bot platform is running ─────────────────────────────────────────
   │ admin API        $admin_url   (OpenAPI: $admin_url/openapi.json)
+  │ API gateway      http://$API_GATEWAY_HOST:$API_GATEWAY_PORT  (the demo bot's curl line is printed above)
+  │ WhatsApp webhook http://$INGRESS_HOST:$INGRESS_PORT/webhooks/whatsapp/<integration id>
+  │ Meta emulator    http://$META_EMULATOR_HOST:$META_EMULATOR_PORT  (docs/meta-emulator.md)
   │ operator token   $ADMIN_BOOTSTRAP_TOKEN
   │                  (kept in $env_file with the deployment key)
   │ botctl           $CARGO_TARGET_DIR/$profile/botctl

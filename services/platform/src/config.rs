@@ -8,6 +8,19 @@ use config::{ConfigError, Lookup};
 #[derive(Debug, Clone)]
 pub struct PlatformConfig {
     pub admin: admin::AdminConfig,
+    pub executor: flow_executor::ExecutorConfig,
+    pub gateway: api_gateway::GatewayConfig,
+    pub ingress: whatsapp_ingress::IngressConfig,
+    pub sender: sender::SenderConfig,
+    /// `PLATFORM_META_EMULATOR=true`: also run the Meta emulator, and point the admin service
+    /// and the sender at it unless `GRAPH_API_BASE_URL` says otherwise (local use, no Meta
+    /// account needed).
+    pub meta_emulator: Option<meta_emulator::EmulatorConfig>,
+    /// The emulator runs and `GRAPH_API_BASE_URL` is unset: admin and sender use the emulator.
+    pub graph_via_emulator: bool,
+    /// `PLATFORM_DEMO` (default true): on a first start (no bot yet), leave the demo bot
+    /// connected to an active API integration and print how to talk to it.
+    pub demo: bool,
 }
 
 impl PlatformConfig {
@@ -17,8 +30,23 @@ impl PlatformConfig {
 
     /// Reads every service's configuration; the first invalid variable stops the start.
     pub fn from_lookup(lookup: Lookup<'_>) -> Result<Self, ConfigError> {
+        let emulator_on: bool = config::parse_or_from(lookup, "PLATFORM_META_EMULATOR", false)?;
+        let meta_emulator = if emulator_on {
+            Some(meta_emulator::EmulatorConfig::from_lookup(lookup)?)
+        } else {
+            None
+        };
+        let graph_via_emulator = meta_emulator.is_some()
+            && config::optional_from(lookup, "GRAPH_API_BASE_URL").is_none();
         Ok(Self {
             admin: admin::AdminConfig::from_lookup(lookup)?,
+            executor: flow_executor::ExecutorConfig::from_lookup(lookup)?,
+            gateway: api_gateway::GatewayConfig::from_lookup(lookup)?,
+            ingress: whatsapp_ingress::IngressConfig::from_lookup(lookup)?,
+            sender: sender::SenderConfig::from_lookup(lookup)?,
+            meta_emulator,
+            graph_via_emulator,
+            demo: config::parse_or_from(lookup, "PLATFORM_DEMO", true)?,
         })
     }
 }
@@ -45,6 +73,7 @@ mod tests {
                 "postgres://postgres@127.0.0.1:5432/botplatform",
             ),
             ("DEPLOYMENT_KEY", KEY_B64),
+            ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             ("ADMIN_HOST", "127.0.0.1"),
             ("ADMIN_PORT", "9090"),
         ]);
@@ -55,6 +84,9 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/botplatform"
         );
         assert!(config.admin.bootstrap_token.is_none());
+        assert_eq!(config.gateway.http.bind_address().1, 8081);
+        assert!(config.meta_emulator.is_none() && !config.graph_via_emulator);
+        assert!(config.demo);
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! services' own `start` functions, so what it serves is what they serve.
 
 mod config;
+mod demo;
 mod services;
 
 use std::future::Future;
 
 pub use crate::config::PlatformConfig;
+pub use crate::demo::DemoIntegration;
 pub use crate::services::{RunningPlatform, RunningService, ServiceInfo};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +27,50 @@ pub enum PlatformError {
 
 /// Starts every service, in dependency order. If one fails, those already started are stopped
 /// and the error names the one that failed.
-pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformError> {
+pub async fn start(mut config: PlatformConfig) -> Result<RunningPlatform, PlatformError> {
     let mut platform = RunningPlatform::default();
-    // One line per service. Start a service after the ones it publishes to or calls.
+    // One line per service. Start a service after the ones it publishes to or calls; the
+    // admin service first, as it applies the migrations.
+    if let Some(emulator) = config.meta_emulator.take() {
+        platform
+            .launch("meta-emulator", meta_emulator::start(emulator))
+            .await?;
+        // The emulator's port is known only now (it may be 0 in tests).
+        if let (true, Some(addr)) = (
+            config.graph_via_emulator,
+            platform.http_addr("meta-emulator"),
+        ) {
+            let local = format!("http://127.0.0.1:{}", addr.port());
+            config.admin.graph_api_base_url = local.clone();
+            config.sender.graph_api_base_url = local;
+        }
+    }
+    let bootstrap_token = config.admin.bootstrap_token.clone();
     platform.launch("admin", admin::start(config.admin)).await?;
+    platform
+        .launch("flow-executor", flow_executor::start(config.executor))
+        .await?;
+    platform
+        .launch("sender", sender::start(config.sender))
+        .await?;
+    platform
+        .launch("api-gateway", api_gateway::start(config.gateway))
+        .await?;
+    platform
+        .launch("whatsapp-ingress", whatsapp_ingress::start(config.ingress))
+        .await?;
+    if config.demo {
+        if let (Some(token), Some(admin), Some(gateway)) = (
+            bootstrap_token,
+            platform.http_addr("admin"),
+            platform.http_addr("api-gateway"),
+        ) {
+            match demo::first_start(admin, gateway, &token).await {
+                Ok(demo) => platform.demo = demo,
+                Err(error) => tracing::warn!(%error, "could not set up the demo bot"),
+            }
+        }
+    }
     Ok(platform)
 }
 

@@ -16,14 +16,28 @@ pub trait RunningService: Send + 'static {
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
-impl RunningService for admin::RunningAdmin {
-    fn http_addr(&self) -> Option<SocketAddr> {
-        Some(self.addr)
-    }
+/// Each service's handle: the field holding its HTTP address, and its own `stop`.
+macro_rules! running_service {
+    ($($handle:ty => $addr:ident),* $(,)?) => {$(
+        impl RunningService for $handle {
+            fn http_addr(&self) -> Option<SocketAddr> {
+                Some(self.$addr)
+            }
 
-    fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(admin::RunningAdmin::stop(*self))
-    }
+            fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
+                Box::pin(<$handle>::stop(*self))
+            }
+        }
+    )*};
+}
+
+running_service! {
+    admin::RunningAdmin => addr,
+    api_gateway::RunningGateway => addr,
+    flow_executor::RunningExecutor => probe_addr,
+    sender::RunningSender => probe_addr,
+    whatsapp_ingress::RunningIngress => addr,
+    meta_emulator::RunningEmulator => addr,
 }
 
 /// One started service, as listed by [`RunningPlatform::services`].
@@ -37,6 +51,8 @@ pub struct ServiceInfo {
 #[derive(Default)]
 pub struct RunningPlatform {
     started: Vec<(&'static str, Box<dyn RunningService>)>,
+    /// The demo integration made on a first start, if this start made one.
+    pub demo: Option<crate::DemoIntegration>,
 }
 
 impl RunningPlatform {

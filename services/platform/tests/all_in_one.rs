@@ -6,21 +6,36 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use testkit::database::TestDatabase;
+use testkit::vhost::TestVhost;
 
 const TOKEN: &str = "op_platform_test_bootstrap_token_0123456789abcdef";
 
-fn environment(db: &TestDatabase) -> HashMap<String, String> {
+fn environment(db: &TestDatabase, vhost: &TestVhost) -> HashMap<String, String> {
     let (_, key) = crypto::DeploymentKey::generate().unwrap();
-    [
+    let amqp = vhost.amqp_url();
+    let mut env: HashMap<String, String> = [
         ("DATABASE_URL", db.url()),
         ("DEPLOYMENT_KEY", key.as_str()),
+        ("AMQP_URL", amqp.as_str()),
+        ("AMQP_INBOUND_SHARDS", "2"),
         ("ADMIN_BOOTSTRAP_TOKEN", TOKEN),
-        ("ADMIN_HOST", "127.0.0.1"),
-        ("ADMIN_PORT", "0"),
+        ("PLATFORM_META_EMULATOR", "true"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    .collect();
+    for prefix in [
+        "ADMIN",
+        "API_GATEWAY",
+        "INGRESS",
+        "EXECUTOR",
+        "SENDER",
+        "META_EMULATOR",
+    ] {
+        env.insert(format!("{prefix}_HOST"), "127.0.0.1".into());
+        env.insert(format!("{prefix}_PORT"), "0".into());
+    }
+    env
 }
 
 fn config(env: &HashMap<String, String>) -> platform::PlatformConfig {
@@ -32,10 +47,46 @@ async fn starts_every_service_from_the_environment_and_stops_them() {
     crypto::install_tls_crypto_provider();
     telemetry::init_for_tests();
     let db = TestDatabase::create().await.unwrap();
-    let running = platform::start(config(&environment(&db))).await.unwrap();
+    let vhost = TestVhost::create().await;
+    let running = platform::start(config(&environment(&db, &vhost)))
+        .await
+        .unwrap();
 
     let names: Vec<_> = running.services().iter().map(|s| s.name).collect();
-    assert_eq!(names, ["admin"]);
+    assert_eq!(
+        names,
+        [
+            "meta-emulator",
+            "admin",
+            "flow-executor",
+            "sender",
+            "api-gateway",
+            "whatsapp-ingress"
+        ]
+    );
+    // The first start left the demo bot on an active API integration that answers.
+    let demo = running
+        .demo
+        .clone()
+        .expect("a demo integration on the first start");
+    let gateway = running.http_addr("api-gateway").unwrap();
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!(
+            "http://{gateway}/api/integrations/api/{}/session/",
+            demo.integration_id
+        ))
+        .header("X-API-Key", demo.api_key.expose())
+        .json(&serde_json::json!({"session_id": "newcomer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["message"]["text"], "Welcome to Demo Pizza! 🍕",
+        "{answer}"
+    );
     let admin = running.http_addr("admin").unwrap();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -74,8 +125,9 @@ async fn run_returns_once_shutdown_resolves() {
     crypto::install_tls_crypto_provider();
     telemetry::init_for_tests();
     let db = TestDatabase::create().await.unwrap();
+    let vhost = TestVhost::create().await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(platform::run(config(&environment(&db)), async {
+    let run = tokio::spawn(platform::run(config(&environment(&db, &vhost)), async {
         let _ = stopped.await;
     }));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -96,6 +148,10 @@ async fn a_service_that_cannot_start_is_named() {
     let (_, key) = crypto::DeploymentKey::generate().unwrap();
     env.insert("DEPLOYMENT_KEY".to_owned(), key);
     env.insert("ADMIN_PORT".to_owned(), "0".to_owned());
+    env.insert(
+        "AMQP_URL".to_owned(),
+        "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+    );
     // Nothing listens on port 1: the database connection fails fast.
     env.insert(
         "DATABASE_URL".to_owned(),
