@@ -56,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         inbound_shards: args.shards,
         executors: 1,
         max_connections: 16,
+        ..PlatformOptions::default()
     })
     .await;
     let (key, integration) = echo_integration(&platform).await;
