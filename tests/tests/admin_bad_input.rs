@@ -105,3 +105,28 @@ async fn health_readiness_and_openapi_are_served() {
     assert!(doc["paths"]["/v1/integrations/{integration_id}/activate"]["post"].is_object());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn prometheus_metrics_count_requests_by_route_and_status() {
+    let h = AdminHarness::start().await;
+    let (status, _) = h.get("/v1/bots/987654", TOKEN).await;
+    assert_eq!(status, 404);
+    let metrics = h
+        .client
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("http_requests_total")
+                && line.contains("route=\"/v1/bots/{bot_id}\"")
+                && line.contains("status=\"404\"")),
+        "{metrics}"
+    );
+    h.stop().await;
+}

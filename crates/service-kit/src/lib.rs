@@ -2,6 +2,7 @@
 //! worker services (no public HTTP API of their own) expose for health and readiness.
 
 pub mod http_error;
+pub mod metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -60,6 +61,7 @@ struct Checks(Vec<(&'static str, Check)>);
 
 impl ProbeServer {
     pub fn start(http: &HttpConfig, checks: Vec<(&'static str, Check)>) -> std::io::Result<Self> {
+        crate::metrics::install();
         let listener = std::net::TcpListener::bind(http.bind_address())?;
         let addr = listener.local_addr()?;
         let checks = web::Data::new(Checks(checks));
@@ -68,6 +70,7 @@ impl ProbeServer {
                 .app_data(checks.clone())
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
+                .route("/metrics", web::get().to(crate::metrics::render))
         })
         .workers(1)
         .listen(listener)?

@@ -78,11 +78,15 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         graph: graph_client::GraphClient::new(&config.graph_api_base_url)
             .map_err(|err| AdminError::Config(err.to_string()))?,
     });
+    service_kit::metrics::install();
     let max_body = config.max_body_bytes;
     let listener = std::net::TcpListener::bind(config.http.bind_address())?;
     let addr = listener.local_addr()?;
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                service_kit::metrics::track_http,
+            ))
             .wrap(tracing_actix_web::TracingLogger::default())
             .app_data(state.clone())
             .configure(|cfg| configure(cfg, max_body))
@@ -124,6 +128,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .route("/health", web::get().to(health::health))
     .route("/ready", web::get().to(health::ready))
     .route("/openapi.json", web::get().to(openapi_document))
+    .route("/metrics", web::get().to(service_kit::metrics::render))
     .service(
         web::scope("/v1")
             .route("/account", web::get().to(accounts::get_account))

@@ -93,6 +93,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         reply_deadline: config.reply_deadline,
         max_body_bytes: config.max_body_bytes,
     });
+    service_kit::metrics::install();
     let ready_broker = broker.clone();
     let listener = std::net::TcpListener::bind(config.http.bind_address())?;
     let addr = listener.local_addr()?;
@@ -100,6 +101,9 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         let store = store.clone();
         let broker = ready_broker.clone();
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                service_kit::metrics::track_http,
+            ))
             .wrap(tracing_actix_web::TracingLogger::default())
             .app_data(state.clone())
             .configure(configure)
@@ -167,6 +171,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
     }
     cfg.route("/health", web::get().to(service_kit::health))
         .route("/openapi.json", web::get().to(openapi_document))
+        .route("/metrics", web::get().to(service_kit::metrics::render))
         .default_service(web::to(not_found));
 }
 

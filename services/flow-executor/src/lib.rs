@@ -193,11 +193,16 @@ async fn handle_delivery(
         channel = %event.channel,
     );
     telemetry::set_parent_from(&span, &broker::trace::HeaderExtractor(&delivery.headers));
+    let started = std::time::Instant::now();
+    let channel = event.channel.as_str();
     async move {
         let mut pause = Duration::from_millis(50);
         loop {
             match context.handle(&event).await {
                 Ok(outputs) => {
+                    metrics::counter!("turns_total", "channel" => channel).increment(1);
+                    metrics::histogram!("turn_duration_seconds", "channel" => channel)
+                        .record(started.elapsed().as_secs_f64());
                     return match outputs.publish(publisher, &event.event_id).await {
                         Ok(()) => Ack::Ack,
                         Err(error) => {
@@ -208,6 +213,7 @@ async fn handle_delivery(
                     };
                 }
                 Err(TurnFailure::Transient(reason)) => {
+                    metrics::counter!("turn_retries_total", "channel" => channel).increment(1);
                     if *shutdown.borrow() {
                         tracing::warn!(%reason, "shutting down with a transient failure; handing the event back");
                         return Ack::Requeue;
@@ -217,6 +223,7 @@ async fn handle_delivery(
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }
                 Err(TurnFailure::Permanent(reason)) => {
+                    metrics::counter!("turn_failures_total", "channel" => channel).increment(1);
                     tracing::error!(%reason, "turn failed permanently; handing the event back");
                     return Ack::Requeue;
                 }
