@@ -37,20 +37,6 @@ pub async fn render() -> HttpResponse {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn renders_what_was_recorded() {
-        let handle = super::install().expect("recorder");
-        metrics::counter!("service_kit_test_total", "kind" => "a").increment(2);
-        assert!(handle
-            .render()
-            .contains("service_kit_test_total{kind=\"a\"} 2"));
-        // Installing again returns the same handle.
-        assert!(super::install().is_some());
-    }
-}
-
 /// Middleware for actix apps: counts requests by route pattern, method and status, and times
 /// them (`http_requests_total`, `http_request_duration_seconds`). Route patterns, not paths,
 /// keep the label set bounded.
@@ -70,4 +56,18 @@ pub async fn track_http(
     metrics::histogram!("http_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renders_what_was_recorded() {
+        let handle = super::install().expect("recorder");
+        metrics::counter!("service_kit_test_total", "kind" => "a").increment(2);
+        assert!(handle
+            .render()
+            .contains("service_kit_test_total{kind=\"a\"} 2"));
+        // Installing again returns the same handle.
+        assert!(super::install().is_some());
+    }
 }
