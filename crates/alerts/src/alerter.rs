@@ -98,6 +98,12 @@ impl Alerter {
     /// queued for the background task (or logged, without SMTP). When the queue is full the
     /// alert is dropped and logged.
     pub async fn raise(&self, alert: Alert) {
+        self.raise_now(alert);
+    }
+
+    /// [`Alerter::raise`] for synchronous callers (such as the sender's `AlertSink`): it
+    /// never waits either way.
+    pub fn raise_now(&self, alert: Alert) {
         match &self.mode {
             Mode::Disabled => {}
             Mode::LogOnly => tracing::warn!(

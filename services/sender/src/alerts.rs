@@ -1,6 +1,7 @@
 //! Where the sender reports what an operator must know about: sends given up, tokens that
-//! cannot be used or refreshed. [`LogAlerts`] logs them; the e-mail alerts plug in here by
-//! implementing [`AlertSink`] (throttling per integration and kind is the sink's job).
+//! cannot be used or refreshed. [`LogAlerts`] logs them; `alerts::Alerter` (what `start`
+//! uses) mails them to the integration's alert address, throttled per integration and kind
+//! (docs/alerts.md).
 
 use contracts::IntegrationId;
 
@@ -37,5 +38,34 @@ pub struct LogAlerts;
 impl AlertSink for LogAlerts {
     fn alert(&self, integration_id: IntegrationId, kind: AlertKind, detail: String) {
         tracing::error!(integration = %integration_id, kind = kind.as_str(), %detail, "alert");
+    }
+}
+
+/// The e-mail alerts: throttled per integration and kind across every replica, mailed when the
+/// integration has alerts on (else nothing, or a log line without `SMTP_URL`).
+impl AlertSink for ::alerts::Alerter {
+    fn alert(&self, integration_id: IntegrationId, kind: AlertKind, detail: String) {
+        let (kind, consequence) = match kind {
+            AlertKind::SendFailed => (
+                ::alerts::AlertKind::SendFailed,
+                "The sender gave up on this batch of the bot's messages; the messages before \
+                 it were delivered, the rest were not, and they will not be retried. The user \
+                 can write again to go on.",
+            ),
+            AlertKind::TokenFailure => (
+                ::alerts::AlertKind::TokenFailure,
+                "Messages of this integration cannot be sent until its access token works: \
+                 set a new access token on the integration (it is exchanged for a long-lived \
+                 one at once).",
+            ),
+        };
+        // The sender's detail names the failure (Meta's code and message, never a token):
+        // the mail's one-line summary. The consequence is the detail.
+        self.raise_now(::alerts::Alert::new(
+            integration_id,
+            kind,
+            detail,
+            consequence,
+        ));
     }
 }

@@ -43,6 +43,9 @@ pub struct SenderConfig {
     /// An integration's `last_activity_at` is written at most this often
     /// (`SENDER_ACTIVITY_INTERVAL_SECONDS`, default 60).
     pub activity_interval: Duration,
+    /// Error e-mails for given-up sends and token failures (`SMTP_URL`, `ALERT_*`; see
+    /// docs/alerts.md). Without `SMTP_URL` they are only logged.
+    pub alerts: alerts::AlertConfig,
 }
 
 fn invalid(name: &str, reason: &str) -> ConfigError {
@@ -127,6 +130,7 @@ impl SenderConfig {
                 "SENDER_ACTIVITY_INTERVAL_SECONDS",
                 60,
             )?),
+            alerts: alerts::AlertConfig::from_lookup(lookup)?,
         })
     }
 }

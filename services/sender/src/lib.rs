@@ -5,8 +5,9 @@
 //! payloads ([`render`]), marks the inbound message read, and sends the payloads in order,
 //! paced per phone number, retrying throttling and server errors with backoff, falling back
 //! to the integration's template outside the 24-hour window, refreshing a refused token, and
-//! alerting ([`alerts::AlertSink`]) when it gives up. Batches of different conversations are
-//! sent concurrently; a conversation's batches one after another ([`lanes`]).
+//! alerting ([`alerts::AlertSink`], e-mails by default) when it gives up. Batches of
+//! different conversations are sent concurrently; a conversation's batches one after another
+//! ([`lanes`]).
 
 mod activity;
 pub mod alerts;
@@ -45,6 +46,8 @@ pub enum SenderError {
     Graph(#[from] graph_client::GraphError),
     #[error("http: {0}")]
     Io(#[from] std::io::Error),
+    #[error("alerts: {0}")]
+    Alerts(#[from] ::alerts::AlertError),
 }
 
 /// A started sender.
@@ -67,15 +70,22 @@ impl RunningSender {
     }
 }
 
-/// Starts with alerts logged ([`LogAlerts`]).
+/// Starts with the e-mail alerts of `config.alerts` (only logged without `SMTP_URL`).
 pub async fn start(config: SenderConfig) -> Result<RunningSender, SenderError> {
-    start_with_alerts(config, Arc::new(LogAlerts)).await
+    start_inner(config, None).await
 }
 
-/// Starts, reporting alerts to `alerts`.
+/// Starts, reporting alerts to `alerts` instead (tests record them).
 pub async fn start_with_alerts(
     config: SenderConfig,
     alerts: Arc<dyn AlertSink>,
+) -> Result<RunningSender, SenderError> {
+    start_inner(config, Some(alerts)).await
+}
+
+async fn start_inner(
+    config: SenderConfig,
+    alerts: Option<Arc<dyn AlertSink>>,
 ) -> Result<RunningSender, SenderError> {
     let store = store::Store::connect(&store::StoreOptions {
         url: config.database.url.expose().clone(),
@@ -83,6 +93,13 @@ pub async fn start_with_alerts(
         connect_timeout: config.database.connect_timeout,
     })
     .await?;
+    let alerts: Arc<dyn AlertSink> = match alerts {
+        Some(sink) => sink,
+        None => Arc::new(::alerts::Alerter::start(
+            store.clone(),
+            config.alerts.clone(),
+        )?),
+    };
     let graph = GraphClient::with_options(
         &config.graph_api_base_url,
         &ClientOptions {

@@ -26,6 +26,9 @@ pub struct IngressConfig {
     pub receipt_retention: Duration,
     /// HTTP worker threads (`INGRESS_WORKERS`; default: one per CPU).
     pub workers: Option<usize>,
+    /// Error e-mails for bursts of bad signatures (`SMTP_URL`, `ALERT_*`; see docs/alerts.md).
+    /// Without `SMTP_URL` they are only logged.
+    pub alerts: alerts::AlertConfig,
 }
 
 pub const DEFAULT_PORT: u16 = 8082;
@@ -77,6 +80,7 @@ impl IngressConfig {
             )?),
             receipt_retention: Duration::from_secs(retention_days * 24 * 3600),
             workers,
+            alerts: alerts::AlertConfig::from_lookup(lookup)?,
         })
     }
 

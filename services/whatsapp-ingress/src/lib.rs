@@ -51,6 +51,8 @@ pub enum IngressError {
     Broker(#[from] broker::BrokerError),
     #[error("http server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("alerts: {0}")]
+    Alerts(#[from] alerts::AlertError),
 }
 
 /// A started ingress.
@@ -88,6 +90,8 @@ pub async fn start(config: IngressConfig) -> Result<RunningIngress, IngressError
         broker_config,
         Topology::with_shards(config.broker.inbound_shards),
     )?;
+    // On this (main's) runtime: the alerter's task must outlive every HTTP worker.
+    let alerter = alerts::Alerter::start(store.clone(), config.alerts.clone())?;
     let state = web::Data::new(AppState {
         cache: IntegrationCache::new(
             store.clone(),
@@ -102,6 +106,8 @@ pub async fn start(config: IngressConfig) -> Result<RunningIngress, IngressError
         publish_timeout: config.publish_timeout,
         refusals: RefusalCounter::new(REFUSAL_RECEIPT_INTERVAL),
         activity: ActivityThrottle::new(ACTIVITY_INTERVAL),
+        bursts: alerts::BurstDetector::default(),
+        alerter,
     });
     let listener = std::net::TcpListener::bind(config.http.bind_address())?;
     let addr = listener.local_addr()?;

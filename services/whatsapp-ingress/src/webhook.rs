@@ -40,6 +40,10 @@ pub struct AppState {
     pub publish_timeout: Duration,
     pub refusals: RefusalCounter,
     pub activity: ActivityThrottle,
+    /// Bad signatures per integration in a sliding window: a burst raises a `bad_signatures`
+    /// alert (throttled across replicas by the alerter).
+    pub bursts: alerts::BurstDetector,
+    pub alerter: alerts::Alerter,
 }
 
 #[derive(Deserialize)]
@@ -206,9 +210,20 @@ fn lookup_failed(error: LookupError) -> ApiError {
     }
 }
 
-/// Records refused signatures, throttled (see `RefusalCounter`); never fails the answer.
+/// Records refused signatures, throttled (see `RefusalCounter`), and raises an alert on a
+/// burst of them; never fails the answer.
 async fn note_refusal(state: &AppState, integration: IntegrationId, refused: SignatureError) {
     tracing::warn!(%integration, reason = %refused, "webhook signature refused");
+    if let Some(count) = state.bursts.record(integration) {
+        state
+            .alerter
+            .raise(alerts::Alert::bad_signatures(
+                integration,
+                count,
+                state.bursts.window(),
+            ))
+            .await;
+    }
     let Some(count) = state.refusals.note(integration) else {
         return;
     };

@@ -109,6 +109,7 @@ pub fn test_config(
         token_check_interval: Duration::from_secs(3600),
         batch_retention: Duration::from_secs(72 * 3600),
         activity_interval: Duration::from_secs(60),
+        alerts: alerts::AlertConfig::log_only(),
     }
 }
 

@@ -107,6 +107,7 @@ impl Harness {
             integration_cache_ttl: Duration::ZERO,
             receipt_retention: Duration::from_secs(30 * 24 * 3600),
             workers: Some(2),
+            alerts: alerts::AlertConfig::log_only(),
         };
         let ingress = whatsapp_ingress::start(config)
             .await
