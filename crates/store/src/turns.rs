@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use contracts::{BotId, IntegrationId};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
-use diesel_async::{AnsiTransactionManager, RunQueryDsl, TransactionManager};
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use serde_json::Value;
 
 use crate::bots::bot_id;
@@ -99,42 +99,6 @@ impl Store {
             .optional()?)
     }
 
-    /// Before a turn, in one round trip: the outputs stored if `event_id` was already handled,
-    /// and the integration's state for starting a session (`None` when it does not exist).
-    pub async fn turn_preflight(
-        &self,
-        event_id: &str,
-        integration: IntegrationId,
-    ) -> Result<(Option<Value>, Option<StartTarget>), StoreError> {
-        #[derive(QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = Nullable<diesel::sql_types::Jsonb>)]
-            outputs: Option<Value>,
-            #[diesel(sql_type = Bool)]
-            found: bool,
-            #[diesel(embed)]
-            target: StartTarget,
-        }
-        let mut conn = self.conn().await?;
-        let row: Row = diesel::sql_query(
-            "SELECT (SELECT outputs FROM processed_events WHERE event_id = $1) AS outputs, \
-                    (i.id IS NOT NULL) AS found, \
-                    COALESCE(i.active, false) AS active, i.bot_id, b.latest_version AS bot_version, \
-                    a.variable_injection, w.conversation_expiry_seconds, \
-                    w.template_name, w.template_language \
-             FROM (SELECT 1) AS one \
-             LEFT JOIN integrations i ON i.id = $2 \
-             LEFT JOIN bots b ON b.id = i.bot_id \
-             LEFT JOIN api_integrations a ON a.integration_id = i.id \
-             LEFT JOIN whatsapp_integrations w ON w.integration_id = i.id",
-        )
-        .bind::<Text, _>(event_id)
-        .bind::<BigInt, _>(integration.get())
-        .get_result(&mut conn)
-        .await?;
-        Ok((row.outputs, row.found.then_some(row.target)))
-    }
-
     /// The integration's state for starting a session, or `None` when it does not exist.
     pub async fn start_target(
         &self,
@@ -208,7 +172,53 @@ impl Store {
     }
 }
 
+/// Before a turn, in one round trip: the outputs stored if `event_id` was already handled,
+/// and the integration's state for starting a session (`None` when it does not exist).
+async fn preflight(
+    conn: &mut AsyncPgConnection,
+    event_id: &str,
+    integration: IntegrationId,
+) -> Result<(Option<Value>, Option<StartTarget>), StoreError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Nullable<diesel::sql_types::Jsonb>)]
+        outputs: Option<Value>,
+        #[diesel(sql_type = Bool)]
+        found: bool,
+        #[diesel(embed)]
+        target: StartTarget,
+    }
+    let row: Row = diesel::sql_query(
+        "SELECT (SELECT outputs FROM processed_events WHERE event_id = $1) AS outputs, \
+                (i.id IS NOT NULL) AS found, \
+                COALESCE(i.active, false) AS active, i.bot_id, b.latest_version AS bot_version, \
+                a.variable_injection, w.conversation_expiry_seconds, \
+                w.template_name, w.template_language \
+         FROM (SELECT 1) AS one \
+         LEFT JOIN integrations i ON i.id = $2 \
+         LEFT JOIN bots b ON b.id = i.bot_id \
+         LEFT JOIN api_integrations a ON a.integration_id = i.id \
+         LEFT JOIN whatsapp_integrations w ON w.integration_id = i.id",
+    )
+    .bind::<Text, _>(event_id)
+    .bind::<BigInt, _>(integration.get())
+    .get_result(conn)
+    .await?;
+    Ok((row.outputs, row.found.then_some(row.target)))
+}
+
 impl TurnTx {
+    /// The turn's first statement (one connection and one round trip per turn matter at the
+    /// rates we target): whether the event was already handled, with its stored outputs, and
+    /// the integration's state.
+    pub async fn preflight(
+        &mut self,
+        event_id: &str,
+        integration: IntegrationId,
+    ) -> Result<(Option<Value>, Option<StartTarget>), StoreError> {
+        preflight(&mut self.conn, event_id, integration).await
+    }
+
     /// Reads the session and locks it until commit.
     pub async fn lock_session(
         &mut self,

@@ -4,6 +4,7 @@
 //! waits on this replica's own reply queue for the executor's answer. It never runs a flow and
 //! never writes a session (only Idempotency-Key claims).
 
+mod access_cache;
 mod config;
 pub mod openapi;
 mod rate_limit;
@@ -90,6 +91,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         pending,
         reply_queue,
         limiter: RateLimiter::default(),
+        access: access_cache::AccessCache::new(std::time::Duration::from_secs(1)),
         reply_deadline: config.reply_deadline,
         max_body_bytes: config.max_body_bytes,
     });

@@ -31,6 +31,7 @@ pub struct GatewayState {
     pub pending: PendingReplies,
     pub reply_queue: String,
     pub limiter: RateLimiter,
+    pub access: crate::access_cache::AccessCache,
     pub reply_deadline: Duration,
     pub max_body_bytes: usize,
 }
@@ -170,14 +171,13 @@ async fn admit(state: &GatewayState, req: &HttpRequest, raw: &str) -> Result<Adm
     };
     let id: IntegrationId = raw.parse().map_err(|_| not_found())?;
     let access = state
-        .store
-        .api_access(id)
+        .access
+        .active(&state.store, id)
         .await
         .map_err(|err| {
             tracing::warn!(error = %err, "integration lookup failed");
             ApiError::unavailable().with_retry_after(1)
         })?
-        .filter(|access| access.active)
         .ok_or_else(not_found)?;
     if !state.digest_key.verify(key, &access.key_digest) {
         return Err(ApiError::new(

@@ -92,15 +92,13 @@ fn integration_not_found() -> Verdict {
 impl TurnContext {
     /// Runs the turn of `event` and returns what to publish.
     pub async fn handle(&self, event: &InboundEvent) -> Result<Outputs, TurnFailure> {
-        let (stored, target) = self
-            .store
-            .turn_preflight(&event.event_id, event.integration_id)
-            .await?;
+        let mut tx = self.store.begin_turn().await?;
+        let (stored, target) = tx.preflight(&event.event_id, event.integration_id).await?;
         if let Some(stored) = stored {
+            tx.rollback().await?;
             tracing::info!(event_id = %event.event_id, "duplicate event: republishing its outputs");
             return decode_outputs(stored);
         }
-        let mut tx = self.store.begin_turn().await?;
         let (verdict, sequence) = self.decide(&mut tx, event, target.as_ref()).await?;
         if let Verdict::Failed(detail) = &verdict {
             // Raised before the commit on purpose: a redelivered event is answered from its
