@@ -12,7 +12,11 @@ use serde_json::Value;
 use testkit::database::TestDatabase;
 
 mod platform;
+mod whatsapp;
 pub use platform::{ApiIntegration, Platform, PlatformOptions};
+pub use whatsapp::{
+    describe, Chat, WhatsappIntegration, WhatsappOptions, WhatsappPlatform, WhatsappSetup, BOT_WAIT,
+};
 
 /// The bootstrap operator token every harness configures.
 pub const BOOTSTRAP_TOKEN: &str = "op_bootstrap_token_for_end_to_end_tests_0123456789";
