@@ -55,6 +55,7 @@ fn inbound_event_examples_cover_every_input() {
     let expected = [
         "location",
         "media",
+        "proactive_start",
         "selected_option",
         "start",
         "text",

@@ -100,6 +100,10 @@ impl TurnContext {
             return decode_outputs(stored);
         }
         let (verdict, sequence) = self.decide(&mut tx, event, target.as_ref()).await?;
+        if let (Verdict::Refused(status, detail), None) = (&verdict, &event.reply) {
+            // Nobody waits for this answer (a WhatsApp event): the log is where it shows.
+            tracing::warn!(status, code = %detail.code, reason = %detail.message, "event refused");
+        }
         if let Verdict::Failed(detail) = &verdict {
             // Raised before the commit on purpose: a redelivered event is answered from its
             // stored outputs and does not alert twice, but a rolled-back turn may alert once more.
@@ -207,6 +211,28 @@ impl TurnContext {
                     channel: event.channel.as_str().to_owned(),
                     variables: variables.clone().into_iter().collect(),
                     message_payload: message_payload.clone(),
+                };
+                self.start(tx, event, target, start).await
+            }
+            (Input::ProactiveStart { variables, .. }, Channel::Whatsapp) => {
+                if live.is_some() {
+                    // Never interrupt a conversation in progress with a template.
+                    return Ok((
+                        refused(
+                            409,
+                            error_codes::SESSION_EXISTS,
+                            "a conversation with this user is in progress; the proactive \
+                             start was not sent",
+                        ),
+                        0,
+                    ));
+                }
+                let start = StartContext {
+                    session_id: event.session_id.clone(),
+                    user_identifier: event.user_identifier.clone(),
+                    channel: Channel::Whatsapp.as_str().to_owned(),
+                    variables: variables.clone().into_iter().collect(),
+                    message_payload: None,
                 };
                 self.start(tx, event, target, start).await
             }
@@ -470,7 +496,18 @@ fn outputs_for(
         });
     }
     if let (Some(whatsapp), VerdictRef::Answer(response)) = (&event.whatsapp, verdict) {
-        if !response.messages.is_empty() {
+        // A proactive start sends its template and none of the flow's messages: outside the
+        // 24-hour window a template is all Meta delivers, and the session waits at the first
+        // waiting component for the user's reply (docs/whatsapp.md).
+        let (template, messages, reply_to_message_id) = match &event.input {
+            Input::ProactiveStart { template, .. } => (Some(template.clone()), Vec::new(), None),
+            _ => (
+                None,
+                response.messages.clone(),
+                Some(whatsapp.inbound_message_id.clone()),
+            ),
+        };
+        if !messages.is_empty() || template.is_some() {
             let to = match (&whatsapp.wa_id, &whatsapp.user_id) {
                 (Some(wa_id), _) if !wa_id.is_empty() => Recipient::WaId(wa_id.clone()),
                 (_, Some(user_id)) => Recipient::UserId(user_id.clone()),
@@ -489,9 +526,11 @@ fn outputs_for(
                 conversation_key: event.conversation_key.clone(),
                 phone_number_id: whatsapp.phone_number_id.clone(),
                 to,
-                reply_to_message_id: Some(whatsapp.inbound_message_id.clone()),
-                messages: response.messages.clone(),
-                fallback_template,
+                reply_to_message_id,
+                messages,
+                // A template needs no fallback: it passes the window.
+                fallback_template: fallback_template.filter(|_| template.is_none()),
+                template,
                 sequence,
             });
         }

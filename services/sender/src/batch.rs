@@ -164,7 +164,14 @@ impl Context {
                 }
             }
         }
-        let payloads = render(&batch.messages, &batch.to);
+        // A proactive start's template goes first (it is the one message Meta delivers
+        // outside the 24-hour window); it counts in the batch's progress like any message.
+        let payloads: Vec<Value> = batch
+            .template
+            .iter()
+            .map(|t| template(&batch.to, t))
+            .chain(render(&batch.messages, &batch.to))
+            .collect();
         for (index, body) in payloads.iter().enumerate().skip(done) {
             let failure = match self.call(&mut sending, Call::Message(body)).await {
                 Ok(sent) => {

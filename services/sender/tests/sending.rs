@@ -292,3 +292,43 @@ async fn sends_are_paced_per_phone_number() {
     );
     harness.stop().await;
 }
+
+#[tokio::test]
+async fn a_proactive_start_sends_its_template_first_and_marks_nothing_read() {
+    let harness = Harness::start().await;
+    let integration = harness.integration("100007").await;
+    // Outside any 24-hour window: only a template gets through.
+    harness
+        .emulator_client
+        .configure(
+            Some("100007"),
+            meta_emulator::api::Settings {
+                enforce_window: Some(true),
+                ..meta_emulator::api::Settings::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut outbound = batch(&integration, "proactive-1:out", Vec::new());
+    outbound.template = Some(contracts::v1::FallbackTemplate {
+        name: "order_follow_up".into(),
+        language_code: "de".into(),
+    });
+    harness.publish(&outbound).await;
+    let progress = harness.finished("proactive-1:out").await;
+    assert_eq!(progress.outcome, Some(BatchOutcome::Sent));
+    assert_eq!(progress.sent_count, 1);
+    let requests = harness.requests(Some("100007")).await;
+    assert_eq!(
+        requests.len(),
+        1,
+        "no mark-read: there is no inbound message"
+    );
+    let sent = harness.conversation("100007", USER).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message_type, "template");
+    assert_eq!(sent[0].message["template"]["name"], "order_follow_up");
+    assert_eq!(sent[0].message["template"]["language"]["code"], "de");
+    assert_eq!(sent[0].message["to"], format!("+{USER}"));
+    harness.stop().await;
+}

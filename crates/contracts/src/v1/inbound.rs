@@ -6,7 +6,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::SchemaVersion;
+use super::{FallbackTemplate, SchemaVersion};
 use crate::IntegrationId;
 
 /// One user input (or session start) for the flow-executor.
@@ -137,6 +137,17 @@ pub enum Input {
     /// A WhatsApp message the engine cannot act on (contacts, reaction, unknown, ...); `kind`
     /// is Meta's message `type`.
     Unsupported { kind: String },
+    /// A proactive WhatsApp start (admin `POST /v1/integrations/{id}/whatsapp/start`): open a
+    /// session at the flow's first waiting component **without** sending the flow's messages,
+    /// and send `template` instead (the only message Meta delivers outside the 24-hour
+    /// window). The user's reply then continues the session. Refused (nothing sent) while a
+    /// live session exists. Added within v1: executors must know it before admin sends it.
+    ProactiveStart {
+        /// The integration's template, as configured when the call was made.
+        template: FallbackTemplate,
+        /// Values for variables the bot declares.
+        variables: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -192,6 +203,7 @@ pub struct WhatsappContext {
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_name: Option<String>,
-    /// The inbound message's `wamid`: marked as read, and replied to.
+    /// The inbound message's `wamid`: marked as read, and replied to. Empty for a proactive
+    /// start (`input.type` `proactive_start`), which answers no message.
     pub inbound_message_id: String,
 }

@@ -28,6 +28,10 @@ pub struct OutboundWhatsapp {
     /// Sent instead when Meta refuses a message outside the 24-hour window (131047).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_template: Option<FallbackTemplate>,
+    /// Sent before `messages`: the template of a proactive start (`messages` is then empty).
+    /// Added within v1, consumers first: a sender that ignored it would send nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<FallbackTemplate>,
     /// Position of this batch in its conversation, increasing by one per batch: the sender
     /// keeps a conversation's batches in this order.
     pub sequence: u64,

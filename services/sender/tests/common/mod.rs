@@ -379,6 +379,7 @@ pub fn batch(
         reply_to_message_id: None,
         messages,
         fallback_template: None,
+        template: None,
         sequence: 1,
     }
 }
