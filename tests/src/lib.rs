@@ -33,7 +33,13 @@ pub struct AdminHarness {
 }
 
 impl AdminHarness {
+    /// Admin without a message broker (proactive starts answer 503).
     pub async fn start() -> AdminHarness {
+        Self::start_with_broker(None).await
+    }
+
+    /// Admin publishing proactive starts to `broker`.
+    pub async fn start_with_broker(broker: Option<config::BrokerConfig>) -> AdminHarness {
         crypto::install_tls_crypto_provider();
         telemetry::init_for_tests();
         let db = TestDatabase::create().await.expect("test database");
@@ -62,6 +68,7 @@ impl AdminHarness {
             max_body_bytes: 256 * 1024,
             default_api_rate_limit_per_minute: 600,
             graph_api_base_url: emulator.base_url(),
+            broker,
         };
         let running = admin::start(config).await.expect("admin starts");
         AdminHarness {

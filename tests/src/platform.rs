@@ -74,17 +74,18 @@ impl Platform {
 
     pub async fn start_with(options: PlatformOptions) -> Platform {
         let reply_deadline = options.reply_deadline;
-        let admin = AdminHarness::start().await;
         let vhost = TestVhost::create().await;
-        let database = DatabaseConfig {
-            url: SecretString::from(admin.db.url().to_owned()),
-            max_connections: options.max_connections,
-            connect_timeout: Duration::from_secs(5),
-        };
         let broker = BrokerConfig {
             url: SecretString::from(vhost.amqp_url()),
             prefetch: 64,
             inbound_shards: options.inbound_shards,
+        };
+        // Admin publishes proactive WhatsApp starts to the same vhost.
+        let admin = AdminHarness::start_with_broker(Some(broker.clone())).await;
+        let database = DatabaseConfig {
+            url: SecretString::from(admin.db.url().to_owned()),
+            max_connections: options.max_connections,
+            connect_timeout: Duration::from_secs(5),
         };
         let mut executors = Vec::new();
         for n in 0..options.executors.max(1) {

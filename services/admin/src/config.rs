@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use config::{ConfigError, DatabaseConfig, HttpConfig, Lookup};
+use config::{BrokerConfig, ConfigError, DatabaseConfig, HttpConfig, Lookup};
 use crypto::{DeploymentKey, SecretString};
 
 /// Everything `run` needs. Build it with `from_env` in `main`, or by hand in tests.
@@ -24,6 +24,10 @@ pub struct AdminConfig {
     /// Meta's Graph API (or the emulator): short-lived WhatsApp access tokens are exchanged for
     /// long-lived ones there when an integration is created.
     pub graph_api_base_url: String,
+    /// RabbitMQ (`AMQP_URL`, `AMQP_INBOUND_SHARDS`: the executors' shard count), optional: the
+    /// proactive WhatsApp start publishes to `bot.inbound`. Without it that route answers 503
+    /// and everything else works.
+    pub broker: Option<BrokerConfig>,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -63,6 +67,9 @@ impl AdminConfig {
             )?,
             graph_api_base_url: config::optional_from(lookup, "GRAPH_API_BASE_URL")
                 .unwrap_or_else(|| graph_client::DEFAULT_BASE_URL.to_owned()),
+            broker: config::optional_from(lookup, "AMQP_URL")
+                .map(|_| BrokerConfig::from_lookup(lookup))
+                .transpose()?,
         })
     }
 
@@ -75,5 +82,39 @@ impl AdminConfig {
                 .connect_timeout
                 .max(Duration::from_millis(100)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn vars(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        let base = [("DATABASE_URL", "postgres://h/db"), ("DEPLOYMENT_KEY", KEY)];
+        let all: Vec<(&str, &str)> = base.iter().chain(pairs.iter()).copied().collect();
+        move |name: &str| {
+            all.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn the_broker_is_optional_and_read_with_the_executors_shard_count() {
+        let without = AdminConfig::from_lookup(&vars(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert!(without.broker.is_none());
+        let with = AdminConfig::from_lookup(&vars(&[
+            ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            ("AMQP_INBOUND_SHARDS", "4"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(with.broker.map(|b| b.inbound_shards), Some(4));
+        let bad = AdminConfig::from_lookup(&vars(&[("AMQP_URL", "http://broker")]));
+        assert_eq!(
+            bad.err().map(|e| e.name().to_owned()).as_deref(),
+            Some("AMQP_URL")
+        );
     }
 }

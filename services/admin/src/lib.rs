@@ -19,8 +19,8 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 pub use crate::config::{AdminConfig, DEFAULT_PORT};
 use crate::error::{extractors, ApiError};
 pub use crate::routes::integrations::secret_aad;
-use crate::routes::{accounts, bots, health, integrations};
-use crate::state::AppState;
+use crate::routes::{accounts, bots, health, integrations, whatsapp_start};
+use crate::state::{AppState, InboundLink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -30,6 +30,8 @@ pub enum AdminError {
     Io(#[from] std::io::Error),
     #[error("configuration: {0}")]
     Config(String),
+    #[error("broker: {0}")]
+    Broker(#[from] broker::BrokerError),
 }
 
 /// A started admin service.
@@ -37,13 +39,18 @@ pub struct RunningAdmin {
     pub addr: SocketAddr,
     handle: ServerHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    broker: Option<broker::Broker>,
 }
 
 impl RunningAdmin {
-    /// Stops accepting connections, lets in-flight requests finish, then returns.
+    /// Stops accepting connections, lets in-flight requests finish, then closes the broker
+    /// connection.
     pub async fn stop(self) {
         self.handle.stop(true).await;
         let _ = self.server.await;
+        if let Some(broker) = self.broker {
+            broker.close().await;
+        }
     }
 }
 
@@ -68,6 +75,24 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
             Err(err) => return Err(err.into()),
         }
     }
+    // Connects in the background (a broker away at start only fails proactive starts).
+    let broker = config
+        .broker
+        .as_ref()
+        .map(|broker| {
+            let mut settings =
+                broker::BrokerConfig::new(broker.url.expose().clone(), "admin".to_owned());
+            settings.prefetch = broker.prefetch;
+            broker::Broker::start(
+                settings,
+                broker::Topology::with_shards(broker.inbound_shards),
+            )
+        })
+        .transpose()?;
+    let inbound = broker.as_ref().map(|broker| InboundLink {
+        publisher: broker.publisher(),
+        runtime: tokio::runtime::Handle::current(),
+    });
     let state = web::Data::new(AppState {
         store,
         deployment_key: config.deployment_key.clone(),
@@ -77,6 +102,7 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         default_api_rate_limit_per_minute: config.default_api_rate_limit_per_minute,
         graph: graph_client::GraphClient::new(&config.graph_api_base_url)
             .map_err(|err| AdminError::Config(err.to_string()))?,
+        inbound,
     });
     service_kit::metrics::install();
     let max_body = config.max_body_bytes;
@@ -101,6 +127,7 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         addr,
         handle,
         server,
+        broker,
     })
 }
 
@@ -184,6 +211,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .route(
                 "/integrations/{integration_id}/deactivate",
                 web::post().to(integrations::deactivate),
+            )
+            .route(
+                "/integrations/{integration_id}/whatsapp/start",
+                web::post().to(whatsapp_start::start_whatsapp),
             ),
     )
     .default_service(web::to(not_found));

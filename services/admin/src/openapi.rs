@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{accounts, bots, health, integrations};
+use crate::routes::{accounts, bots, health, integrations, whatsapp_start};
 
 struct BearerAuth;
 
@@ -39,6 +39,7 @@ impl Modify for BearerAuth {
         integrations::create_integration, integrations::list_integrations,
         integrations::get_integration, integrations::update_integration,
         integrations::delete_integration, integrations::activate, integrations::deactivate,
+        whatsapp_start::start_whatsapp,
     ),
     components(schemas(ErrorBody, ErrorDetail))
 )]

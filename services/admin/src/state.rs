@@ -10,4 +10,14 @@ pub struct AppState {
     pub public_webhook_base_url: String,
     pub default_api_rate_limit_per_minute: u32,
     pub graph: graph_client::GraphClient,
+    /// Where proactive starts are published; `None` without `AMQP_URL`.
+    pub inbound: Option<InboundLink>,
+}
+
+/// A confirming publisher to `bot.inbound`, and the runtime its connection lives on:
+/// publishing runs there, not on the HTTP worker's runtime (which a request's future may not
+/// outlive).
+pub struct InboundLink {
+    pub publisher: broker::Publisher,
+    pub runtime: tokio::runtime::Handle,
 }

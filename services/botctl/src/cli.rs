@@ -125,6 +125,17 @@ pub enum IntegrationsCommand {
     Update { id: i64, patch: String },
     /// Delete an integration.
     Delete { id: i64 },
+    /// Send a WhatsApp integration's template to a number and open a session there: the
+    /// user's reply continues the bot (a proactive start).
+    StartWhatsapp {
+        id: i64,
+        /// The user's number in international form, e.g. +15551234567.
+        #[arg(long)]
+        to: String,
+        /// A variable of the bot for the new session, NAME=VALUE (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+    },
 }
 
 #[derive(Args)]

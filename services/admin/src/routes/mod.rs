@@ -3,3 +3,4 @@ pub mod bots;
 pub mod health;
 pub mod integrations;
 mod integrations_dto;
+pub mod whatsapp_start;

@@ -1,4 +1,5 @@
-//! `integrations create-api|create-whatsapp|list|show|activate|deactivate|update|delete`.
+//! `integrations create-api|create-whatsapp|list|show|activate|deactivate|update|delete|
+//! start-whatsapp`.
 
 use std::io::Write;
 
@@ -59,7 +60,46 @@ pub async fn run(ctx: &mut Ctx<'_>, command: IntegrationsCommand) -> Result<Outc
             }
             Ok(Outcome::Done)
         }
+        IntegrationsCommand::StartWhatsapp { id, to, vars } => {
+            start_whatsapp(ctx, id, to, vars).await
+        }
     }
+}
+
+async fn start_whatsapp(
+    ctx: &mut Ctx<'_>,
+    id: i64,
+    to: String,
+    vars: Vec<String>,
+) -> Result<Outcome, CliError> {
+    let mut variables = Map::new();
+    for var in vars {
+        let Some((name, value)) = var.split_once('=') else {
+            return Err(CliError::usage(format!(
+                "--var {var}: write NAME=VALUE, e.g. --var customer_name=Kerry"
+            )));
+        };
+        variables.insert(name.trim().to_owned(), json!(value));
+    }
+    let mut body = json!({ "to": to });
+    if !variables.is_empty() {
+        body["variables"] = Value::Object(variables);
+    }
+    let started = ctx
+        .client
+        .post(&format!("/v1/integrations/{id}/whatsapp/start"), &body)
+        .await?;
+    if !ctx.printed_json(&started)? {
+        writeln!(
+            ctx.out,
+            "Sending template {} ({}) to {} from integration {id}; the user's reply continues \
+             the bot.",
+            cell(&started["template"]["name"]),
+            cell(&started["template"]["language_code"]),
+            cell(&started["to"]),
+        )?;
+    }
+    Ok(Outcome::Done)
 }
 
 /// The list as a table: id, name, kind, status, bot, last activity.
