@@ -127,15 +127,37 @@ impl Platform {
 
     /// Publishes the demo bot (under `name`) and connects an active API integration to it.
     pub async fn demo_integration(&self, name: &str, variable_injection: bool) -> ApiIntegration {
-        let bot_id = self.admin.published_demo_bot(BOOTSTRAP_TOKEN, name).await;
-        let (status, created) = self
+        let mut bot = crate::demo_bot();
+        bot["name"] = Value::from(name);
+        self.api_integration_for(
+            &bot,
+            json!({"name": name, "variable_injection": variable_injection}),
+        )
+        .await
+    }
+
+    /// Creates and publishes `bot` (a bot file: name, variables, flow), then connects an active
+    /// API integration to it; `settings` adds fields to the integration (name, alert_email, ...).
+    pub async fn api_integration_for(&self, bot: &Value, settings: Value) -> ApiIntegration {
+        let (status, created) = self.admin.post("/v1/bots", BOOTSTRAP_TOKEN, bot).await;
+        assert_eq!(status, 201, "{created}");
+        let bot_id = created["id"].as_i64().expect("bot id");
+        let (status, published) = self
             .admin
             .post(
-                "/v1/integrations",
+                &format!("/v1/bots/{bot_id}/publish"),
                 BOOTSTRAP_TOKEN,
-                &json!({"kind": "api", "name": name, "bot_id": bot_id,
-                        "variable_injection": variable_injection}),
+                &Value::Null,
             )
+            .await;
+        assert_eq!(status, 201, "{published}");
+        let mut integration = json!({"kind": "api", "bot_id": bot_id});
+        if let (Some(fields), Value::Object(extra)) = (integration.as_object_mut(), settings) {
+            fields.extend(extra);
+        }
+        let (status, created) = self
+            .admin
+            .post("/v1/integrations", BOOTSTRAP_TOKEN, &integration)
             .await;
         assert_eq!(status, 201, "{created}");
         let id = created["id"].as_i64().expect("id");

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use e2e::{Platform, PlatformOptions, BOOTSTRAP_TOKEN};
-use serde_json::{json, Value};
+use e2e::{Platform, PlatformOptions};
+use serde_json::json;
 use testkit::smtp::SmtpServer;
 
 #[tokio::test]
@@ -19,33 +19,13 @@ async fn bot_execution_errors_mail_the_alert_address_once_per_window() {
         {"id": "call", "type": "http_request", "method": "GET", "url": "http://127.0.0.1:9/x",
          "timeout_ms": 500, "map": [], "next": "done"},
         {"id": "done", "type": "end"}]}});
-    let (_, created) = p.admin.post("/v1/bots", BOOTSTRAP_TOKEN, &bot).await;
-    let bot_id = created["id"].as_i64().unwrap();
-    p.admin
-        .post(
-            &format!("/v1/bots/{bot_id}/publish"),
-            BOOTSTRAP_TOKEN,
-            &Value::Null,
+    let i = p
+        .api_integration_for(
+            &bot,
+            json!({"name": "Shop", "alert_email": {"enabled": true, "address": "ops@example.com"}}),
         )
         .await;
-    let (_, integration) = p
-        .admin
-        .post(
-            "/v1/integrations",
-            BOOTSTRAP_TOKEN,
-            &json!({"kind": "api", "name": "Shop", "bot_id": bot_id,
-                    "alert_email": {"enabled": true, "address": "ops@example.com"}}),
-        )
-        .await;
-    let id = integration["id"].as_i64().unwrap();
-    let key = integration["api_key"].as_str().unwrap().to_owned();
-    p.admin
-        .post(
-            &format!("/v1/integrations/{id}/activate"),
-            BOOTSTRAP_TOKEN,
-            &Value::Null,
-        )
-        .await;
+    let (id, key) = (i.id, i.key);
 
     for n in 0..5 {
         let (status, body) = p

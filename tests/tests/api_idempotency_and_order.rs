@@ -159,34 +159,8 @@ async fn concurrent_requests_to_one_session_run_one_at_a_time_in_order() {
         {"id": "ask", "type": "question_text", "text": "say something", "variable": "seen", "next": "echo"},
         {"id": "echo", "type": "set_variable", "variable": "seen", "value": "{{seen}}", "next": "say"},
         {"id": "say", "type": "text", "text": "got {{seen}}", "next": "ask"}]}});
-    let (_, created) = p.admin.post("/v1/bots", BOOTSTRAP_TOKEN, &bot).await;
-    let bot_id = created["id"].as_i64().unwrap();
-    let (status, published) = p
-        .admin
-        .post(
-            &format!("/v1/bots/{bot_id}/publish"),
-            BOOTSTRAP_TOKEN,
-            &Value::Null,
-        )
-        .await;
-    assert_eq!(status, 201, "{published}");
-    let (_, integration) = p
-        .admin
-        .post(
-            "/v1/integrations",
-            BOOTSTRAP_TOKEN,
-            &json!({"kind": "api", "bot_id": bot_id}),
-        )
-        .await;
-    let id = integration["id"].as_i64().unwrap();
-    let key = integration["api_key"].as_str().unwrap().to_owned();
-    p.admin
-        .post(
-            &format!("/v1/integrations/{id}/activate"),
-            BOOTSTRAP_TOKEN,
-            &Value::Null,
-        )
-        .await;
+    let i = p.api_integration_for(&bot, json!({})).await;
+    let (id, key) = (i.id, i.key);
     p.api(&format!("/{id}/session"), &key, &json!({"session_id": "o"}))
         .await;
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e::{Platform, PlatformOptions, BOOTSTRAP_TOKEN};
+use e2e::{Platform, PlatformOptions};
 use serde_json::{json, Value};
 
 const ECHO: &str = r#"{"name": "Echo", "variables": [{"name": "seen"}], "flow": {"start": "ask", "components": [
@@ -13,32 +13,8 @@ const ECHO: &str = r#"{"name": "Echo", "variables": [{"name": "seen"}], "flow": 
 
 async fn echo_integration(p: &Platform) -> (i64, String) {
     let bot: Value = serde_json::from_str(ECHO).unwrap();
-    let (_, created) = p.admin.post("/v1/bots", BOOTSTRAP_TOKEN, &bot).await;
-    let bot_id = created["id"].as_i64().unwrap();
-    p.admin
-        .post(
-            &format!("/v1/bots/{bot_id}/publish"),
-            BOOTSTRAP_TOKEN,
-            &Value::Null,
-        )
-        .await;
-    let (_, integration) = p
-        .admin
-        .post(
-            "/v1/integrations",
-            BOOTSTRAP_TOKEN,
-            &json!({"kind": "api", "bot_id": bot_id}),
-        )
-        .await;
-    let id = integration["id"].as_i64().unwrap();
-    p.admin
-        .post(
-            &format!("/v1/integrations/{id}/activate"),
-            BOOTSTRAP_TOKEN,
-            &Value::Null,
-        )
-        .await;
-    (id, integration["api_key"].as_str().unwrap().to_owned())
+    let i = p.api_integration_for(&bot, json!({})).await;
+    (i.id, i.key)
 }
 
 /// Sends `message` with an Idempotency-Key until it is answered 200 (retrying 503 and 504, as

@@ -244,35 +244,8 @@ async fn bot_execution_errors_answer_500_and_keep_the_session() {
         {"id": "call", "type": "http_request", "method": "GET", "url": "http://127.0.0.1:9/nothing",
          "timeout_ms": 1000, "map": [], "next": "done"},
         {"id": "done", "type": "end", "text": "done"}]}});
-    let (status, created) = p.admin.post("/v1/bots", BOOTSTRAP_TOKEN, &bot).await;
-    assert_eq!(status, 201, "{created}");
-    let bot_id = created["id"].as_i64().unwrap();
-    let (status, published) = p
-        .admin
-        .post(
-            &format!("/v1/bots/{bot_id}/publish"),
-            BOOTSTRAP_TOKEN,
-            &Value::Null,
-        )
-        .await;
-    assert_eq!(status, 201, "{published}");
-    let (_, integration) = p
-        .admin
-        .post(
-            "/v1/integrations",
-            BOOTSTRAP_TOKEN,
-            &json!({"kind": "api", "bot_id": bot_id}),
-        )
-        .await;
-    let id = integration["id"].as_i64().unwrap();
-    let key = integration["api_key"].as_str().unwrap().to_owned();
-    p.admin
-        .post(
-            &format!("/v1/integrations/{id}/activate"),
-            BOOTSTRAP_TOKEN,
-            &Value::Null,
-        )
-        .await;
+    let i = p.api_integration_for(&bot, json!({})).await;
+    let (id, key) = (i.id, i.key);
 
     let (status, _) = p
         .api(&format!("/{id}/session"), &key, &json!({"session_id": "f"}))
@@ -318,32 +291,8 @@ async fn no_answer_within_the_deadline_is_504_and_a_retry_gets_the_real_answer()
         {"id": "call", "type": "http_request", "method": "GET", "url": format!("http://127.0.0.1:{port}/slow"),
          "timeout_ms": 5000, "map": [], "next": "done"},
         {"id": "done", "type": "end", "text": "finally"}]}});
-    let (_, created) = p.admin.post("/v1/bots", BOOTSTRAP_TOKEN, &bot).await;
-    let bot_id = created["id"].as_i64().unwrap();
-    p.admin
-        .post(
-            &format!("/v1/bots/{bot_id}/publish"),
-            BOOTSTRAP_TOKEN,
-            &Value::Null,
-        )
-        .await;
-    let (_, integration) = p
-        .admin
-        .post(
-            "/v1/integrations",
-            BOOTSTRAP_TOKEN,
-            &json!({"kind": "api", "bot_id": bot_id}),
-        )
-        .await;
-    let id = integration["id"].as_i64().unwrap();
-    let key = integration["api_key"].as_str().unwrap().to_owned();
-    p.admin
-        .post(
-            &format!("/v1/integrations/{id}/activate"),
-            BOOTSTRAP_TOKEN,
-            &Value::Null,
-        )
-        .await;
+    let i = p.api_integration_for(&bot, json!({})).await;
+    let (id, key) = (i.id, i.key);
 
     let headers = [("X-API-Key", key.as_str()), ("Idempotency-Key", "slow-1")];
     let (status, body) = p
