@@ -49,6 +49,12 @@ where
     Arc::new(move || Box::pin(probe()))
 }
 
+/// Resolves once a shutdown flag is raised (or its sender is gone): the stop signal services
+/// pass to their consumers and background tasks.
+pub async fn stopped(mut watcher: tokio::sync::watch::Receiver<bool>) {
+    let _ = watcher.wait_for(|stop| *stop).await;
+}
+
 /// `/health` (the process answers) and `/ready` (every check passes; 503 with the failing ones
 /// otherwise).
 pub struct ProbeServer {
@@ -82,6 +88,30 @@ impl ProbeServer {
             handle,
             task: tokio::spawn(server),
         })
+    }
+
+    /// The probes of a worker service: ready when its database answers and its broker
+    /// connection is up.
+    pub fn for_worker<P, Fut, C>(http: &HttpConfig, ping: P, connected: C) -> std::io::Result<Self>
+    where
+        P: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+        C: Fn() -> bool + Send + Sync + 'static,
+    {
+        let connected = Arc::new(connected);
+        Self::start(
+            http,
+            vec![
+                ("database", check(ping)),
+                (
+                    "broker",
+                    check(move || {
+                        let up = connected();
+                        async move { up }
+                    }),
+                ),
+            ],
+        )
     }
 
     pub async fn stop(self) {

@@ -110,7 +110,7 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
                 consumer_tag: String::new(),
                 concurrency: 1,
             };
-            let stop = stopped(watcher.clone());
+            let stop = service_kit::stopped(watcher.clone());
             if let Err(error) = broker.consume(&queue, options, handler, stop).await {
                 tracing::error!(%error, queue, "consumer stopped");
             }
@@ -122,25 +122,14 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
         watcher.clone(),
     ));
     let probes = {
-        let broker = broker.clone();
-        service_kit::ProbeServer::start(
+        let connected = broker.clone();
+        service_kit::ProbeServer::for_worker(
             &config.http,
-            vec![
-                (
-                    "database",
-                    service_kit::check(move || {
-                        let store = store.clone();
-                        async move { store.ping().await.is_ok() }
-                    }),
-                ),
-                (
-                    "broker",
-                    service_kit::check(move || {
-                        let connected = broker.is_connected();
-                        async move { connected }
-                    }),
-                ),
-            ],
+            move || {
+                let store = store.clone();
+                async move { store.ping().await.is_ok() }
+            },
+            move || connected.is_connected(),
         )?
     };
     Ok(RunningExecutor {
@@ -162,11 +151,6 @@ pub async fn run(
     shutdown.await;
     running.stop().await;
     Ok(())
-}
-
-/// Resolves once the shutdown flag is raised (or its sender is gone).
-async fn stopped(mut watcher: watch::Receiver<bool>) {
-    let _ = watcher.wait_for(|stop| *stop).await;
 }
 
 /// Handles one delivery: run (or recognise) the turn, publish its outputs, then ack. Transient

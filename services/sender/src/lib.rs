@@ -149,25 +149,14 @@ async fn start_inner(
     ));
     tasks.spawn(sweeper(store.clone(), config.batch_retention, watcher));
     let probes = {
-        let broker = broker.clone();
-        service_kit::ProbeServer::start(
+        let connected = broker.clone();
+        service_kit::ProbeServer::for_worker(
             &config.http,
-            vec![
-                (
-                    "database",
-                    service_kit::check(move || {
-                        let store = store.clone();
-                        async move { store.ping().await.is_ok() }
-                    }),
-                ),
-                (
-                    "broker",
-                    service_kit::check(move || {
-                        let connected = broker.is_connected();
-                        async move { connected }
-                    }),
-                ),
-            ],
+            move || {
+                let store = store.clone();
+                async move { store.ping().await.is_ok() }
+            },
+            move || connected.is_connected(),
         )?
     };
     Ok(RunningSender {
@@ -189,11 +178,6 @@ pub async fn run(
     shutdown.await;
     running.stop().await;
     Ok(())
-}
-
-/// Resolves once the shutdown flag is raised (or its sender is gone).
-async fn stopped(mut watcher: watch::Receiver<bool>) {
-    let _ = watcher.wait_for(|stop| *stop).await;
 }
 
 /// Consumes `sender.whatsapp` with `concurrency` batches in flight, each conversation in its
@@ -253,7 +237,7 @@ async fn consume(
     };
     let queue = broker::topology::SENDER_WHATSAPP_QUEUE;
     if let Err(error) = broker
-        .consume(queue, options, handler, stopped(watcher))
+        .consume(queue, options, handler, service_kit::stopped(watcher))
         .await
     {
         tracing::error!(%error, queue, "consumer stopped");
