@@ -110,6 +110,17 @@ impl Broker {
         Ok(broker)
     }
 
+    /// Starts a service's connection from its environment settings (`AMQP_*`): the URL, the
+    /// prefetch and the number of inbound shards, under `connection_name`.
+    pub fn start_from_settings(
+        settings: &config::BrokerConfig,
+        connection_name: impl Into<String>,
+    ) -> Result<Broker, BrokerError> {
+        let mut config = BrokerConfig::new(settings.url.expose().clone(), connection_name);
+        config.prefetch = settings.prefetch;
+        Self::start(config, Topology::with_shards(settings.inbound_shards))
+    }
+
     pub fn config(&self) -> &BrokerConfig {
         &self.inner.config
     }

@@ -50,6 +50,16 @@ impl std::fmt::Debug for StoreOptions {
     }
 }
 
+impl From<&config::DatabaseConfig> for StoreOptions {
+    fn from(database: &config::DatabaseConfig) -> Self {
+        StoreOptions {
+            url: database.url.expose().clone(),
+            max_connections: database.max_connections,
+            connect_timeout: database.connect_timeout,
+        }
+    }
+}
+
 /// The handle every service uses to reach PostgreSQL. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {

@@ -1,7 +1,5 @@
 //! The admin service's configuration, read from the environment once and validated at start.
 
-use std::time::Duration;
-
 use config::{BrokerConfig, ConfigError, DatabaseConfig, HttpConfig, Lookup};
 use crypto::{DeploymentKey, SecretString};
 
@@ -71,17 +69,6 @@ impl AdminConfig {
                 .map(|_| BrokerConfig::from_lookup(lookup))
                 .transpose()?,
         })
-    }
-
-    pub(crate) fn store_options(&self) -> store::StoreOptions {
-        store::StoreOptions {
-            url: self.database.url.expose().clone(),
-            max_connections: self.database.max_connections,
-            connect_timeout: self
-                .database
-                .connect_timeout
-                .max(Duration::from_millis(100)),
-        }
     }
 }
 

@@ -57,7 +57,7 @@ impl RunningAdmin {
 /// Connects to the database (running migrations), bootstraps the first operator token, binds
 /// the HTTP listener and starts serving in the background.
 pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
-    let store = store::Store::connect(&config.store_options()).await?;
+    let store = store::Store::connect(&(&config.database).into()).await?;
     let digest_key = config.deployment_key.digest_key();
     if let Some(token) = &config.bootstrap_token {
         let digest = digest_key.digest(token.expose());
@@ -79,15 +79,7 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
     let broker = config
         .broker
         .as_ref()
-        .map(|broker| {
-            let mut settings =
-                broker::BrokerConfig::new(broker.url.expose().clone(), "admin".to_owned());
-            settings.prefetch = broker.prefetch;
-            broker::Broker::start(
-                settings,
-                broker::Topology::with_shards(broker.inbound_shards),
-            )
-        })
+        .map(|broker| broker::Broker::start_from_settings(broker, "admin"))
         .transpose()?;
     let inbound = broker.as_ref().map(|broker| InboundLink {
         publisher: broker.publisher(),

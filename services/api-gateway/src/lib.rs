@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use broker::{Broker, Topology};
+use broker::Broker;
 use service_kit::http_error::ApiError;
 use tokio::sync::watch;
 
@@ -59,20 +59,10 @@ impl RunningGateway {
 }
 
 pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError> {
-    let store = store::Store::connect(&store::StoreOptions {
-        url: config.database.url.expose().clone(),
-        max_connections: config.database.max_connections,
-        connect_timeout: config.database.connect_timeout,
-    })
-    .await?;
-    let mut broker_config = broker::BrokerConfig::new(
-        config.broker.url.expose().clone(),
+    let store = store::Store::connect(&(&config.database).into()).await?;
+    let broker = Broker::start_from_settings(
+        &config.broker,
         format!("api-gateway-{}", config.instance_id),
-    );
-    broker_config.prefetch = config.broker.prefetch;
-    let broker = Broker::start(
-        broker_config,
-        Topology::with_shards(config.broker.inbound_shards),
     )?;
     let reply_queue = broker.declare_reply_queue(&config.instance_id).await?;
     let pending = PendingReplies::default();

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::{Ack, Broker, ConsumeOptions, Delivery, Publisher, Topology};
+use broker::{Ack, Broker, ConsumeOptions, Delivery, Publisher};
 use contracts::v1::InboundEvent;
 use flow::engine::{Engine, EngineLimits};
 use tokio::sync::watch;
@@ -60,19 +60,8 @@ impl RunningExecutor {
 }
 
 pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorError> {
-    let store = store::Store::connect(&store::StoreOptions {
-        url: config.database.url.expose().clone(),
-        max_connections: config.database.max_connections,
-        connect_timeout: config.database.connect_timeout,
-    })
-    .await?;
-    let topology = Topology::with_shards(config.broker.inbound_shards);
-    let mut broker_config = broker::BrokerConfig::new(
-        config.broker.url.expose().clone(),
-        config.instance_name.clone(),
-    );
-    broker_config.prefetch = config.broker.prefetch;
-    let broker = Broker::start(broker_config, topology.clone())?;
+    let store = store::Store::connect(&(&config.database).into()).await?;
+    let broker = Broker::start_from_settings(&config.broker, config.instance_name.clone())?;
     let alerter = alerts::Alerter::start(store.clone(), config.alerts.clone())?;
     let context = Arc::new(TurnContext {
         alerter,
@@ -92,7 +81,7 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
     let publisher = broker.publisher();
     let (shutdown, watcher) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    for queue in topology.inbound_queues() {
+    for queue in broker.topology().inbound_queues() {
         let broker = broker.clone();
         let context = context.clone();
         let publisher = publisher.clone();

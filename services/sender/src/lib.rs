@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::{Ack, Broker, ConsumeOptions, Delivery, Topology};
+use broker::{Ack, Broker, ConsumeOptions, Delivery};
 use contracts::v1::OutboundWhatsapp;
 use graph_client::{ClientOptions, GraphClient};
 use tokio::sync::watch;
@@ -87,12 +87,7 @@ async fn start_inner(
     config: SenderConfig,
     alerts: Option<Arc<dyn AlertSink>>,
 ) -> Result<RunningSender, SenderError> {
-    let store = store::Store::connect(&store::StoreOptions {
-        url: config.database.url.expose().clone(),
-        max_connections: config.database.max_connections,
-        connect_timeout: config.database.connect_timeout,
-    })
-    .await?;
+    let store = store::Store::connect(&(&config.database).into()).await?;
     let alerts: Arc<dyn AlertSink> = match alerts {
         Some(sink) => sink,
         None => Arc::new(::alerts::Alerter::start(
@@ -107,15 +102,7 @@ async fn start_inner(
             ..ClientOptions::default()
         },
     )?;
-    let mut broker_config = broker::BrokerConfig::new(
-        config.broker.url.expose().clone(),
-        config.instance_name.clone(),
-    );
-    broker_config.prefetch = config.broker.prefetch;
-    let broker = Broker::start(
-        broker_config,
-        Topology::with_shards(config.broker.inbound_shards),
-    )?;
+    let broker = Broker::start_from_settings(&config.broker, config.instance_name.clone())?;
     let (shutdown, watcher) = watch::channel(false);
     let tokens = Arc::new(tokens::Tokens {
         store: store.clone(),

@@ -83,14 +83,6 @@ impl IngressConfig {
             alerts: alerts::AlertConfig::from_lookup(lookup)?,
         })
     }
-
-    pub(crate) fn store_options(&self) -> store::StoreOptions {
-        store::StoreOptions {
-            url: self.database.url.expose().clone(),
-            max_connections: self.database.max_connections,
-            connect_timeout: self.database.connect_timeout,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use broker::{Broker, Topology};
+use broker::Broker;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -80,16 +80,8 @@ impl RunningIngress {
 /// Connects to the database (running migrations), starts the broker connection in the
 /// background (readiness reports it), binds the listener and serves.
 pub async fn start(config: IngressConfig) -> Result<RunningIngress, IngressError> {
-    let store = store::Store::connect(&config.store_options()).await?;
-    let mut broker_config = broker::BrokerConfig::new(
-        config.broker.url.expose().clone(),
-        config.instance_name.clone(),
-    );
-    broker_config.prefetch = config.broker.prefetch;
-    let broker = Broker::start(
-        broker_config,
-        Topology::with_shards(config.broker.inbound_shards),
-    )?;
+    let store = store::Store::connect(&(&config.database).into()).await?;
+    let broker = Broker::start_from_settings(&config.broker, config.instance_name.clone())?;
     // On this (main's) runtime: the alerter's task must outlive every HTTP worker.
     let alerter = alerts::Alerter::start(store.clone(), config.alerts.clone())?;
     let state = web::Data::new(AppState {
