@@ -243,15 +243,7 @@ async fn whatsapp_integration_round_trips_with_secrets_masked_and_sealed() {
         assert!(!contains(&stored, secret), "a secret is stored in clear");
     }
     // The sealed secrets open under the deployment key, bound to this integration and field.
-    let mut conn = AsyncPgConnection::establish(h.db.url()).await.unwrap();
-    let sealed: Vec<u8> = diesel::sql_query(
-        "SELECT app_secret_sealed AS v FROM whatsapp_integrations WHERE integration_id = $1",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(id)
-    .get_result::<Sealed>(&mut conn)
-    .await
-    .unwrap()
-    .v;
+    let sealed = sealed_column(&h, id, "app_secret_sealed").await;
     let integration = contracts_id(id);
     let opened = h
         .deployment_key
@@ -277,6 +269,19 @@ async fn whatsapp_integration_round_trips_with_secrets_masked_and_sealed() {
         .to_string()
         .contains("0123456789abcdef0123456789abcdef"));
     h.stop().await;
+}
+
+/// A sealed column of a WhatsApp integration's row, as stored.
+async fn sealed_column(h: &AdminHarness, id: i64, column: &str) -> Vec<u8> {
+    let mut conn = AsyncPgConnection::establish(h.db.url()).await.unwrap();
+    diesel::sql_query(format!(
+        "SELECT {column} AS v FROM whatsapp_integrations WHERE integration_id = $1"
+    ))
+    .bind::<diesel::sql_types::BigInt, _>(id)
+    .get_result::<Sealed>(&mut conn)
+    .await
+    .unwrap()
+    .v
 }
 
 #[derive(QueryableByName)]
@@ -404,15 +409,7 @@ async fn the_short_lived_token_is_exchanged_for_a_long_lived_one_at_creation() {
     let days = (expires - chrono::Utc::now()).num_days();
     assert!((58..=61).contains(&days), "{days}");
     // What is stored is the exchanged token, not the one given.
-    let mut conn = AsyncPgConnection::establish(h.db.url()).await.unwrap();
-    let sealed: Vec<u8> = diesel::sql_query(
-        "SELECT access_token_sealed AS v FROM whatsapp_integrations WHERE integration_id = $1",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(id)
-    .get_result::<Sealed>(&mut conn)
-    .await
-    .unwrap()
-    .v;
+    let sealed = sealed_column(&h, id, "access_token_sealed").await;
     let stored = h
         .deployment_key
         .open_string(

@@ -295,26 +295,17 @@ async fn no_answer_within_the_deadline_is_504_and_a_retry_gets_the_real_answer()
     let (id, key) = (i.id, i.key);
 
     let headers = [("X-API-Key", key.as_str()), ("Idempotency-Key", "slow-1")];
-    let (status, body) = p
-        .api_with(
-            &format!("/{id}/session"),
-            &headers,
-            &json!({"session_id": "slow"}),
-        )
-        .await;
+    let path = format!("/{id}/session");
+    let body = json!({"session_id": "slow"});
+    let retry = || p.api_with(&path, &headers, &body);
+    let (status, body) = retry().await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (504, Some("timeout")),
         "{body}"
     );
     // While the turn still runs, the same key is in use.
-    let (status, body) = p
-        .api_with(
-            &format!("/{id}/session"),
-            &headers,
-            &json!({"session_id": "slow"}),
-        )
-        .await;
+    let (status, body) = retry().await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("idempotency_key_in_use")),
@@ -324,15 +315,9 @@ async fn no_answer_within_the_deadline_is_504_and_a_retry_gets_the_real_answer()
     let mut answer = Value::Null;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let (status, body) = p
-            .api_with(
-                &format!("/{id}/session"),
-                &headers,
-                &json!({"session_id": "slow"}),
-            )
-            .await;
+        let (status, replayed) = retry().await;
         if status == 200 {
-            answer = body;
+            answer = replayed;
             break;
         }
     }

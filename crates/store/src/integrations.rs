@@ -74,7 +74,8 @@ pub struct ApiDetails {
     pub rate_limit_per_minute: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+/// A WhatsApp integration's part as stored, and as written when one is created.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = whatsapp_integrations, check_for_backend(diesel::pg::Pg))]
 pub struct WhatsappDetails {
     pub business_account_id: String,
@@ -107,23 +108,8 @@ pub struct NewApiDetails<'a> {
     pub rate_limit_per_minute: i32,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = whatsapp_integrations)]
-pub struct NewWhatsappDetails {
-    pub business_account_id: String,
-    pub phone_number_id: String,
-    pub app_id: String,
-    pub app_secret_sealed: Vec<u8>,
-    pub access_token_sealed: Vec<u8>,
-    pub access_token_expires_at: Option<DateTime<Utc>>,
-    pub verify_token_sealed: Vec<u8>,
-    pub verify_token_digest: Vec<u8>,
-    pub api_version: String,
-    pub conversation_expiry_seconds: Option<i32>,
-    pub template_name: Option<String>,
-    pub template_language: Option<String>,
-    pub trigger_recipients: Vec<String>,
-}
+/// What a new WhatsApp integration is stored as (secrets already sealed by the caller).
+pub type NewWhatsappDetails = WhatsappDetails;
 
 /// An edit of the common part; `None` leaves a field as it is, `Some(None)` clears it.
 #[derive(Default, AsChangeset)]
