@@ -83,6 +83,7 @@ impl Floor {
                     prefetch: Some(32),
                     consumer_tag: String::new(),
                     concurrency: 1,
+                    lanes: None,
                 };
                 let shutdown = async move {
                     let _ = watcher.wait_for(|s| *s).await;
@@ -111,6 +112,7 @@ impl Floor {
                 prefetch: Some(512),
                 consumer_tag: String::new(),
                 concurrency: 64,
+                lanes: None,
             };
             let shutdown = async move {
                 let _ = watcher.wait_for(|s| *s).await;

@@ -23,6 +23,12 @@ pub struct PlatformOptions {
     pub max_connections: usize,
     /// Where executors mail alerts (log only by default).
     pub alerts: alerts::AlertConfig,
+    /// How executors retry an event before dead-lettering it.
+    pub retry: flow_executor::RetryPolicy,
+    /// Executors' row lock timeout per turn.
+    pub lock_timeout: Duration,
+    /// Turns of different conversations one shard runs at once.
+    pub turn_concurrency: usize,
 }
 
 impl Default for PlatformOptions {
@@ -33,6 +39,9 @@ impl Default for PlatformOptions {
             executors: 1,
             max_connections: 8,
             alerts: alerts::AlertConfig::log_only(),
+            retry: flow_executor::RetryPolicy::default(),
+            lock_timeout: Duration::from_secs(5),
+            turn_concurrency: 32,
         }
     }
 }
@@ -100,6 +109,10 @@ impl Platform {
                 http_max_response_bytes: 1024 * 1024,
                 history_retention: Duration::from_secs(7 * 24 * 3600),
                 alerts: options.alerts.clone(),
+                turn_concurrency: options.turn_concurrency,
+                prefetch: 512,
+                lock_timeout: options.lock_timeout,
+                retry: options.retry,
             })
             .await
             .expect("executor starts");

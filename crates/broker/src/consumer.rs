@@ -1,7 +1,8 @@
 //! Consuming with manual acks: the handler decides, the consumer acks exactly once after the
 //! handler returns, and keeps consuming across reconnects until it is told to shut down.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -38,8 +39,41 @@ pub struct ConsumeOptions {
     /// Empty lets the broker choose.
     pub consumer_tag: String,
     /// Handlers running at once. 0 or 1 (the default) runs them one after another, which is
-    /// what keeps a queue's order; more trades order for throughput.
+    /// what keeps a queue's order; more trades order for throughput, unless `lanes` is set.
     pub concurrency: usize,
+    /// Per-key order with concurrency: deliveries with the same lane key run one after
+    /// another, in queue order, while deliveries of other keys run beside them (up to
+    /// `concurrency` handlers at once). A key waiting on a slow handler holds only its own
+    /// later deliveries, never another key's. `None` orders by `concurrency` alone.
+    pub lanes: Option<LaneKey>,
+}
+
+/// How a delivery's lane is found (a conversation key, say); `None` puts the delivery in no
+/// lane (it runs as soon as a slot is free).
+#[derive(Clone)]
+pub struct LaneKey(Arc<LaneKeyFn>);
+
+type LaneKeyFn = dyn Fn(&Delivery) -> Option<String> + Send + Sync;
+
+impl LaneKey {
+    pub fn new(key: impl Fn(&Delivery) -> Option<String> + Send + Sync + 'static) -> Self {
+        LaneKey(Arc::new(key))
+    }
+
+    /// The routing key as the lane: what the inbound shards are hashed by.
+    pub fn routing_key() -> Self {
+        LaneKey::new(|delivery| Some(delivery.routing_key.clone()))
+    }
+
+    fn of(&self, delivery: &Delivery) -> Option<String> {
+        (self.0)(delivery)
+    }
+}
+
+impl fmt::Debug for LaneKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LaneKey(..)")
+    }
 }
 
 /// One received message, detached from its acknowledgement (which the consumer owns).
@@ -240,7 +274,7 @@ impl Broker {
                     // while our in-flight message is still unacked, and that executor could
                     // handle the next message of the same conversation before it. Instead,
                     // take no more deliveries, finish and ack, then close, which returns the
-                    // prefetched rest in order.
+                    // prefetched rest (and every delivery waiting in a lane) in order.
                     running.finish_all(requeues).await;
                     close_quietly(&channel).await;
                     info!(queue, "consumer stopped on shutdown");
@@ -248,6 +282,7 @@ impl Broker {
                 }
                 Some(done) = running.tasks.join_next_with_id(), if !running.tasks.is_empty() => {
                     let (pending, ack) = running.outcome(done);
+                    let lane = pending.as_ref().and_then(|p| p.lane.clone());
                     match requeues.plan(pending.as_ref(), ack, prefetch > 1) {
                         Settle::Now(ack) => acknowledge(pending, ack).await,
                         Settle::HandBack => {
@@ -262,17 +297,21 @@ impl Broker {
                             return Ok(Session::Restart);
                         }
                     }
+                    running.lane_finished(lane.as_deref());
+                    running.fill(handler, concurrency);
                 }
-                next = consumer.next(), if running.tasks.len() < concurrency => {
+                next = consumer.next(), if options.lanes.is_some() || running.tasks.len() < concurrency => {
                     match next {
                         Some(Ok(delivery)) => {
                             let message = Delivery::from_lapin(&delivery, queue);
-                            let message_id = message.message_id.clone();
-                            let task = running.tasks.spawn((handler)(message));
-                            running.pending.insert(
-                                task.id(),
-                                Pending { acker: delivery.acker, message_id },
-                            );
+                            let lane = options.lanes.as_ref().and_then(|lanes| lanes.of(&message));
+                            running.admit(Waiting {
+                                message_id: message.message_id.clone(),
+                                message,
+                                acker: delivery.acker,
+                                lane,
+                            });
+                            running.fill(handler, concurrency);
                         }
                         Some(Err(error)) => {
                             running.finish_all(requeues).await;
@@ -294,16 +333,80 @@ impl Broker {
 struct Pending {
     acker: Acker,
     message_id: Option<String>,
+    lane: Option<String>,
 }
 
-/// Handlers in flight on one channel.
+/// A delivery received but not yet handed to its handler: behind another delivery of its
+/// lane, or waiting for a free slot.
+struct Waiting {
+    message: Delivery,
+    acker: Acker,
+    message_id: Option<String>,
+    lane: Option<String>,
+}
+
+/// Handlers in flight on one channel, and the deliveries waiting for their turn.
+///
+/// A lane exists while one of its deliveries runs or waits for a slot; later deliveries of
+/// the lane queue in it and go to `ready` one at a time, as the one before finishes. So a
+/// lane never has two handlers running, and `ready` holds at most one delivery per lane.
+/// Nothing waiting is acked: a closing channel hands it all back to the queue, in order.
 #[derive(Default)]
 struct Running {
     tasks: JoinSet<Ack>,
     pending: HashMap<Id, Pending>,
+    /// Per lane, the deliveries behind the one running or ready.
+    lanes: HashMap<String, VecDeque<Waiting>>,
+    /// Deliveries whose turn it is, waiting for a slot, in arrival order.
+    ready: VecDeque<Waiting>,
 }
 
 impl Running {
+    /// Takes a new delivery: behind its lane if the lane is busy, else ready to run.
+    fn admit(&mut self, waiting: Waiting) {
+        if let Some(lane) = &waiting.lane {
+            if let Some(queue) = self.lanes.get_mut(lane) {
+                queue.push_back(waiting);
+                return;
+            }
+            self.lanes.insert(lane.clone(), VecDeque::new());
+        }
+        self.ready.push_back(waiting);
+    }
+
+    /// The delivery of `lane` that was running is settled: the next of the lane is ready.
+    fn lane_finished(&mut self, lane: Option<&str>) {
+        let Some(lane) = lane else { return };
+        match self.lanes.get_mut(lane).and_then(VecDeque::pop_front) {
+            Some(next) => self.ready.push_back(next),
+            None => {
+                self.lanes.remove(lane);
+            }
+        }
+    }
+
+    /// Starts ready deliveries while slots are free.
+    fn fill<H, Fut>(&mut self, handler: &Arc<H>, concurrency: usize)
+    where
+        H: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Ack> + Send + 'static,
+    {
+        while self.tasks.len() < concurrency {
+            let Some(waiting) = self.ready.pop_front() else {
+                return;
+            };
+            let task = self.tasks.spawn((handler)(waiting.message));
+            self.pending.insert(
+                task.id(),
+                Pending {
+                    acker: waiting.acker,
+                    message_id: waiting.message_id,
+                    lane: waiting.lane,
+                },
+            );
+        }
+    }
+
     /// The handler's answer; a panicking handler counts as a Requeue, so the delivery limit
     /// eventually dead-letters a message that always panics.
     fn outcome(

@@ -12,7 +12,7 @@ pub mod trace;
 
 pub use config::BrokerConfig;
 pub use connection::Broker;
-pub use consumer::{Ack, ConsumeOptions, Delivery};
+pub use consumer::{Ack, ConsumeOptions, Delivery, LaneKey};
 pub use error::BrokerError;
 pub use publisher::{PublishOptions, Publisher};
 pub use topology::Topology;

@@ -26,7 +26,7 @@ use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-pub use error::StoreError;
+pub use error::{FailureClass, StoreError};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 

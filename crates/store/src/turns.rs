@@ -82,9 +82,20 @@ pub struct TurnTx {
 }
 
 impl Store {
-    pub async fn begin_turn(&self) -> Result<TurnTx, StoreError> {
+    /// Opens a turn's transaction. A row lock not granted within `lock_timeout` fails the
+    /// statement (`StoreError::Concurrent`, transient) instead of holding the conversation's
+    /// lane indefinitely; the setting travels with `BEGIN` in one round trip.
+    pub async fn begin_turn(
+        &self,
+        lock_timeout: std::time::Duration,
+    ) -> Result<TurnTx, StoreError> {
         let mut conn = self.conn().await?;
-        AnsiTransactionManager::begin_transaction(&mut *conn).await?;
+        let millis = lock_timeout.as_millis().clamp(1, i32::MAX as u128);
+        AnsiTransactionManager::begin_transaction_sql(
+            &mut *conn,
+            &format!("BEGIN; SET LOCAL lock_timeout = '{millis}ms'"),
+        )
+        .await?;
         Ok(TurnTx { conn })
     }
 

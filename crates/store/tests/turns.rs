@@ -13,6 +13,8 @@ use store::turns::NewSession;
 use store::{Store, StoreError, StoreOptions};
 use testkit::database::TestDatabase;
 
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn setup() -> (TestDatabase, Store, IntegrationId, i64) {
     let db = TestDatabase::create().await.unwrap();
     let store = Store::connect(&StoreOptions {
@@ -80,7 +82,7 @@ async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
         (Some(bot), Some(1), false)
     );
 
-    let mut tx = store.begin_turn().await.unwrap();
+    let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
     assert!(tx.lock_session(integration, "s1").await.unwrap().is_none());
     tx.insert_session(&NewSession {
         integration_id: integration.get(),
@@ -100,7 +102,7 @@ async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
     tx.commit().await.unwrap();
 
     // A rolled-back turn leaves nothing behind.
-    let mut tx = store.begin_turn().await.unwrap();
+    let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
     let session = tx.lock_session(integration, "s1").await.unwrap().unwrap();
     tx.update_session(
         integration,
@@ -129,7 +131,7 @@ async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
 
     // Dropping an uncommitted turn also rolls back.
     {
-        let mut tx = store.begin_turn().await.unwrap();
+        let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
         tx.delete_session(integration, "s1").await.unwrap();
     }
     assert!(store
@@ -139,14 +141,14 @@ async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
         .is_some());
 
     // A stale revision is refused (failover fencing); a duplicate event is recognised.
-    let mut tx = store.begin_turn().await.unwrap();
+    let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
     assert!(matches!(
         tx.update_session(integration, "s1", 99, &json!({}), None)
             .await,
         Err(StoreError::Concurrent)
     ));
     tx.rollback().await.unwrap();
-    let mut tx = store.begin_turn().await.unwrap();
+    let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
     assert!(!tx
         .record_processed("ev-1", integration, &json!({}))
         .await
@@ -191,7 +193,7 @@ async fn idempotency_keys_claim_replay_mismatch_and_lapse() {
         Claim::Mismatch
     );
 
-    let mut tx = store.begin_turn().await.unwrap();
+    let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
     tx.complete_idempotency(integration, "message", "k-1", 200, &json!({"ok": true}))
         .await
         .unwrap();
@@ -251,4 +253,51 @@ async fn idempotency_keys_claim_replay_mismatch_and_lapse() {
             event_id: "ev-third".into()
         }
     );
+}
+
+/// Failures are classified where they happen: data PostgreSQL cannot store is permanent, a row
+/// lock that is not granted in time is transient, and neither leaves the turn half-written.
+#[tokio::test]
+async fn store_failures_are_classified_at_the_edge() {
+    use store::FailureClass;
+    let (_db, store, integration, bot) = setup().await;
+    let new_session = |state: serde_json::Value| NewSession {
+        integration_id: integration.get(),
+        session_id: "s-nul".into(),
+        user_identifier: "u".into(),
+        bot_id: bot,
+        bot_version: 1,
+        state,
+        expires_at: None,
+    };
+
+    // A NUL character inside JSON: jsonb refuses it. Permanent, whatever the retry.
+    let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
+    let error = tx
+        .insert_session(&new_session(json!({"current": "A\u{0}da"})))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Invalid(_)), "{error:?}");
+    assert_eq!(error.class(), FailureClass::Permanent);
+    drop(tx);
+
+    // A session locked by someone else past the turn's lock timeout: transient.
+    let mut holder = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
+    holder
+        .insert_session(&new_session(json!({"current": "q"})))
+        .await
+        .unwrap();
+    holder.commit().await.unwrap();
+    let mut holder = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
+    assert!(holder
+        .lock_session(integration, "s-nul")
+        .await
+        .unwrap()
+        .is_some());
+    let mut waiter = store.begin_turn(Duration::from_millis(100)).await.unwrap();
+    let error = waiter.lock_session(integration, "s-nul").await.unwrap_err();
+    assert!(matches!(error, StoreError::Concurrent), "{error:?}");
+    assert_eq!(error.class(), FailureClass::Transient);
+    drop(waiter);
+    holder.rollback().await.unwrap();
 }

@@ -87,6 +87,7 @@ impl PendingReplies {
             prefetch: Some(512),
             consumer_tag: String::new(),
             concurrency: 64,
+            lanes: None,
         };
         if let Err(error) = broker.consume(&queue, options, handler, shutdown).await {
             tracing::error!(%error, queue, "reply consumer stopped");

@@ -25,6 +25,17 @@ pub struct ExecutorConfig {
     pub history_retention: Duration,
     /// Error e-mails for bot execution errors (SMTP_URL, ALERT_*).
     pub alerts: alerts::AlertConfig,
+    /// Turns of different conversations one shard consumer runs at once
+    /// (`EXECUTOR_TURN_CONCURRENCY`); each conversation still runs one turn at a time.
+    pub turn_concurrency: usize,
+    /// Deliveries a shard consumer may hold unacked (`EXECUTOR_PREFETCH`): the running turns
+    /// and the events waiting behind them in their conversations' lanes.
+    pub prefetch: u16,
+    /// A session row lock not granted within this fails the attempt, transiently
+    /// (`EXECUTOR_LOCK_TIMEOUT_MS`).
+    pub lock_timeout: Duration,
+    /// Bounds on retrying one event before it is dead-lettered (`EXECUTOR_RETRY_*`).
+    pub retry: crate::RetryPolicy,
 }
 
 pub const DEFAULT_PORT: u16 = 8083;
@@ -50,7 +61,49 @@ impl ExecutorConfig {
                 reason: "must be positive".into(),
             });
         }
+        let defaults = crate::RetryPolicy::default();
+        let turn_concurrency: usize =
+            config::parse_or_from(lookup, "EXECUTOR_TURN_CONCURRENCY", 32)?;
+        let prefetch: u16 = config::parse_or_from(lookup, "EXECUTOR_PREFETCH", 512)?;
+        let max_attempts: u32 =
+            config::parse_or_from(lookup, "EXECUTOR_RETRY_MAX_ATTEMPTS", defaults.max_attempts)?;
+        let positive = |name: &str, value: u64| {
+            if value == 0 {
+                Err(ConfigError::Invalid {
+                    name: name.into(),
+                    reason: "must be positive".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("EXECUTOR_TURN_CONCURRENCY", turn_concurrency as u64)?;
+        positive("EXECUTOR_PREFETCH", u64::from(prefetch))?;
+        positive("EXECUTOR_RETRY_MAX_ATTEMPTS", u64::from(max_attempts))?;
+        if usize::from(prefetch) < turn_concurrency {
+            return Err(ConfigError::Invalid {
+                name: "EXECUTOR_PREFETCH".into(),
+                reason: "must be at least EXECUTOR_TURN_CONCURRENCY".into(),
+            });
+        }
+        let millis = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
+            let ms: u64 = config::parse_or_from(lookup, name, default.as_millis() as u64)?;
+            positive(name, ms)?;
+            Ok(Duration::from_millis(ms))
+        };
+        let retry = crate::RetryPolicy {
+            max_attempts,
+            budget: millis("EXECUTOR_RETRY_BUDGET_MS", defaults.budget)?,
+            base_pause: millis("EXECUTOR_RETRY_BASE_MS", defaults.base_pause)?,
+            max_pause: millis("EXECUTOR_RETRY_MAX_PAUSE_MS", defaults.max_pause)?,
+            outage_budget: millis("EXECUTOR_OUTAGE_BUDGET_MS", defaults.outage_budget)?,
+        };
+        let lock_timeout = millis("EXECUTOR_LOCK_TIMEOUT_MS", Duration::from_secs(5))?;
         Ok(ExecutorConfig {
+            turn_concurrency,
+            prefetch,
+            lock_timeout,
+            retry,
             http: HttpConfig::from_lookup(lookup, "EXECUTOR", DEFAULT_PORT)?,
             database: DatabaseConfig::from_lookup(lookup)?,
             broker: BrokerConfig::from_lookup(lookup)?,

@@ -1,11 +1,16 @@
 //! The flow executor: the only place a flow runs and the only writer of sessions.
 //!
 //! It consumes every inbound shard queue (`bot.inbound.<n>`); each shard is a single-active-
-//! consumer quorum queue, so one executor at a time handles a shard, one event after another:
-//! a conversation's events are handled in order however many executors run. See
-//! `docs/ARCHITECTURE.md` and `turn.rs` for the exactly-once bookkeeping.
+//! consumer quorum queue, so one executor at a time handles a shard. Within a shard, turns of
+//! different conversations run side by side (up to `turn_concurrency`), each conversation in
+//! its own lane, strictly one event after another in queue order (`broker::LaneKey` on the
+//! routing key, which is the conversation key). So a conversation's events are handled in
+//! order however many executors run, and a slow or failing conversation holds only itself.
+//! See `docs/ARCHITECTURE.md`, `delivery.rs` for failures and `turn.rs` for the exactly-once
+//! bookkeeping.
 
 mod config;
+mod delivery;
 mod http_call;
 mod outputs;
 mod turn;
@@ -16,16 +21,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::{Ack, Broker, ConsumeOptions, Delivery, Publisher};
-use contracts::v1::InboundEvent;
+use broker::{Broker, ConsumeOptions, Delivery, LaneKey};
 use flow::engine::{Engine, EngineLimits};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::Instrument;
 
 pub use crate::config::{ExecutorConfig, DEFAULT_PORT};
+pub use crate::delivery::RetryPolicy;
 use crate::http_call::FlowHttp;
-use crate::turn::{TurnContext, TurnFailure};
+use crate::turn::TurnContext;
 use crate::versions::VersionCache;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +81,10 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
             max_response_bytes: config.http_max_response_bytes,
         },
         api_session_ttl: config.api_session_ttl,
+        lock_timeout: config.lock_timeout,
     });
+    let policy = config.retry;
+    let (prefetch, turn_concurrency) = (config.prefetch, config.turn_concurrency);
     let publisher = broker.publisher();
     let (shutdown, watcher) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -92,12 +99,15 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
                 let context = context.clone();
                 let publisher = publisher.clone();
                 let watcher = handler_watcher.clone();
-                async move { handle_delivery(&context, &publisher, delivery, watcher).await }
+                async move {
+                    delivery::handle(&context, &publisher, &policy, delivery, watcher).await
+                }
             };
             let options = ConsumeOptions {
-                prefetch: Some(32),
+                prefetch: Some(prefetch),
                 consumer_tag: String::new(),
-                concurrency: 1,
+                concurrency: turn_concurrency,
+                lanes: Some(LaneKey::routing_key()),
             };
             let stop = service_kit::stopped(watcher.clone());
             if let Err(error) = broker.consume(&queue, options, handler, stop).await {
@@ -140,71 +150,6 @@ pub async fn run(
     shutdown.await;
     running.stop().await;
     Ok(())
-}
-
-/// Handles one delivery: run (or recognise) the turn, publish its outputs, then ack. Transient
-/// failures (database away, a concurrent write at failover) are retried here, holding the
-/// shard, so that order is kept and nothing is dead-lettered for an outage.
-async fn handle_delivery(
-    context: &TurnContext,
-    publisher: &Publisher,
-    delivery: Delivery,
-    shutdown: watch::Receiver<bool>,
-) -> Ack {
-    let event: InboundEvent = match contracts::v1::decode(&delivery.body) {
-        Ok(event) => event,
-        Err(error) => {
-            tracing::error!(%error, queue = %delivery.queue, "undecodable inbound event: dead-lettered");
-            return Ack::Reject;
-        }
-    };
-    let span = tracing::info_span!(
-        "turn",
-        event_id = %event.event_id,
-        integration = %event.integration_id,
-        conversation = %event.conversation_key,
-        channel = %event.channel,
-    );
-    telemetry::set_parent_from(&span, &broker::trace::HeaderExtractor(&delivery.headers));
-    let started = std::time::Instant::now();
-    let channel = event.channel.as_str();
-    async move {
-        let mut pause = Duration::from_millis(50);
-        loop {
-            match context.handle(&event).await {
-                Ok(outputs) => {
-                    metrics::counter!("turns_total", "channel" => channel).increment(1);
-                    metrics::histogram!("turn_duration_seconds", "channel" => channel)
-                        .record(started.elapsed().as_secs_f64());
-                    return match outputs.publish(publisher, &event.event_id).await {
-                        Ok(()) => Ack::Ack,
-                        Err(error) => {
-                            // Stored with the turn: the redelivery publishes them again.
-                            tracing::warn!(%error, "publishing outputs failed; handing the event back");
-                            Ack::Requeue
-                        }
-                    };
-                }
-                Err(TurnFailure::Transient(reason)) => {
-                    metrics::counter!("turn_retries_total", "channel" => channel).increment(1);
-                    if *shutdown.borrow() {
-                        tracing::warn!(%reason, "shutting down with a transient failure; handing the event back");
-                        return Ack::Requeue;
-                    }
-                    tracing::warn!(%reason, retry_in_ms = pause.as_millis() as u64, "turn failed transiently; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-                Err(TurnFailure::Permanent(reason)) => {
-                    metrics::counter!("turn_failures_total", "channel" => channel).increment(1);
-                    tracing::error!(%reason, "turn failed permanently; handing the event back");
-                    return Ack::Requeue;
-                }
-            }
-        }
-    }
-    .instrument(span)
-    .await
 }
 
 /// Deletes expired sessions and forgets old history, once a minute.

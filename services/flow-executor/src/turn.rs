@@ -17,10 +17,11 @@ use contracts::v1::{
 };
 use contracts::BotId;
 use flow::engine::{
-    BotVersion, Engine, InputError, SessionState, StartContext, TurnError, TurnResult, TurnStep,
+    BotVersion, Engine, HttpCall, HttpOutcome, InputError, SessionState, StartContext, TurnError,
+    TurnResult, TurnStep,
 };
 use store::turns::{NewSession, SessionRecord, StartTarget, TurnTx};
-use store::{Store, StoreError};
+use store::{FailureClass, Store, StoreError};
 
 use crate::http_call::FlowHttp;
 use crate::outputs::{AddressedReply, Outputs};
@@ -34,28 +35,74 @@ pub struct TurnContext {
     pub http: FlowHttp,
     pub api_session_ttl: Duration,
     pub alerter: alerts::Alerter,
+    /// A session row lock not granted within this fails the attempt (transient).
+    pub lock_timeout: Duration,
 }
 
+/// Why a turn did not complete. Classified once, here, from the store's own classification
+/// (`StoreError::class`); `crate::delivery` decides from it whether to wait, retry or give up.
 #[derive(Debug, thiserror::Error)]
 pub enum TurnFailure {
-    /// Worth retrying soon: the database is away, or another executor wrote the session.
+    /// The database cannot be reached: nothing is wrong with this event, so waiting for the
+    /// database does not use up the event's attempts (it has its own, longer, budget).
+    #[error("database unavailable: {0}")]
+    Outage(String),
+    /// Worth retrying soon: contention (a lock not granted in time, a deadlock, another
+    /// executor wrote the session first). Counts towards the event's attempts.
     #[error("transient: {0}")]
     Transient(String),
+    /// Not known to be transient or permanent: retried like a transient failure, so a
+    /// bounded number of times, then given up.
+    #[error("unclassified: {0}")]
+    Unknown(String),
+    /// Fails the same way every time (data the database refuses, a corrupt stored state).
     #[error("{0}")]
     Permanent(String),
+    /// The flow wants an HTTP call. Internal to [`TurnContext::handle`]: the transaction is
+    /// rolled back, the call performed without holding a connection or a row lock, and the
+    /// turn run again with the answer.
+    #[error("the flow needs an HTTP call")]
+    NeedsHttp { index: usize, call: Box<HttpCall> },
 }
 
 impl From<StoreError> for TurnFailure {
     fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Unavailable(_) | StoreError::Concurrent => Self::Transient(err.to_string()),
-            // A unique violation here means a concurrent duplicate created the same session.
-            StoreError::Conflict { .. } => Self::Transient(err.to_string()),
-            StoreError::Database(diesel_err) => Self::Transient(diesel_err.to_string()),
-            other => Self::Permanent(other.to_string()),
+        match (&err, err.class()) {
+            (StoreError::Unavailable(_), _) => Self::Outage(err.to_string()),
+            // A unique violation here means a concurrent duplicate created the same session:
+            // the next attempt sees it.
+            (StoreError::Conflict { .. }, _) => Self::Transient(err.to_string()),
+            (_, FailureClass::Transient) => Self::Transient(err.to_string()),
+            (_, FailureClass::Unknown) => Self::Unknown(err.to_string()),
+            (_, FailureClass::Permanent) => Self::Permanent(err.to_string()),
         }
     }
 }
+
+/// The answers of the HTTP calls a turn made so far, in order. The engine is pure, so running
+/// the turn again from the same session and input asks for the same calls: they are answered
+/// from here. If the session changed in between (another executor), the calls differ from
+/// the first mismatch on and are made again.
+#[derive(Debug, Default)]
+struct HttpAnswers(Vec<(HttpCall, HttpOutcome)>);
+
+impl HttpAnswers {
+    fn answer(&self, index: usize, call: &HttpCall) -> Option<&HttpOutcome> {
+        self.0
+            .get(index)
+            .filter(|(made, _)| made == call)
+            .map(|(_, outcome)| outcome)
+    }
+
+    fn record(&mut self, index: usize, call: HttpCall, outcome: HttpOutcome) {
+        self.0.truncate(index);
+        self.0.push((call, outcome));
+    }
+}
+
+/// HTTP calls one event may make across the re-runs of its turn; the engine bounds a single
+/// run (`max_http_calls_per_turn`), this bounds re-runs that keep asking for new calls.
+const MAX_HTTP_CALLS_PER_EVENT: usize = 64;
 
 /// How the turn ended, before it is turned into outputs.
 enum Verdict {
@@ -91,15 +138,49 @@ fn integration_not_found() -> Verdict {
 
 impl TurnContext {
     /// Runs the turn of `event` and returns what to publish.
+    ///
+    /// A flow's HTTP calls are made between transactions: an attempt that reaches one rolls
+    /// back, the call is made holding no connection and no lock, and the turn runs again with
+    /// the answer. A turn without HTTP calls is one transaction.
     pub async fn handle(&self, event: &InboundEvent) -> Result<Outputs, TurnFailure> {
-        let mut tx = self.store.begin_turn().await?;
+        let mut answers = HttpAnswers::default();
+        loop {
+            match self.attempt(event, &answers).await {
+                Err(TurnFailure::NeedsHttp { index, call }) => {
+                    if index >= MAX_HTTP_CALLS_PER_EVENT {
+                        return Err(TurnFailure::Permanent(format!(
+                            "the turn asked for more than {MAX_HTTP_CALLS_PER_EVENT} HTTP calls"
+                        )));
+                    }
+                    let outcome = self.http.perform(&call).await;
+                    answers.record(index, *call, outcome);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        event: &InboundEvent,
+        answers: &HttpAnswers,
+    ) -> Result<Outputs, TurnFailure> {
+        let mut tx = self.store.begin_turn(self.lock_timeout).await?;
         let (stored, target) = tx.preflight(&event.event_id, event.integration_id).await?;
         if let Some(stored) = stored {
             tx.rollback().await?;
             tracing::info!(event_id = %event.event_id, "duplicate event: republishing its outputs");
             return decode_outputs(stored);
         }
-        let (verdict, sequence) = self.decide(&mut tx, event, target.as_ref()).await?;
+        let (verdict, sequence) = match self.decide(&mut tx, event, target.as_ref(), answers).await
+        {
+            Err(needs @ TurnFailure::NeedsHttp { .. }) => {
+                // Give the connection back before the call (and keep it: a clean rollback).
+                tx.rollback().await?;
+                return Err(needs);
+            }
+            other => other?,
+        };
         if let (Verdict::Refused(status, detail), None) = (&verdict, &event.reply) {
             // Nobody waits for this answer (a WhatsApp event): the log is where it shows.
             tracing::warn!(status, code = %detail.code, reason = %detail.message, "event refused");
@@ -161,11 +242,25 @@ impl TurnContext {
         Ok(outputs)
     }
 
+    /// Frees an Idempotency-Key claimed for `event` whose turn was given up, so that the
+    /// client's retry is decided again.
+    pub async fn release_idempotency(
+        &self,
+        event: &InboundEvent,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_turn(self.lock_timeout).await?;
+        tx.release_idempotency(event.integration_id, endpoint_of(&event.input), key)
+            .await?;
+        tx.commit().await
+    }
+
     async fn decide(
         &self,
         tx: &mut TurnTx,
         event: &InboundEvent,
         target: Option<&StartTarget>,
+        answers: &HttpAnswers,
     ) -> Result<(Verdict, u64), TurnFailure> {
         let Some(target) = target.filter(|t| t.active) else {
             return Ok((integration_not_found(), 0));
@@ -212,7 +307,7 @@ impl TurnContext {
                     variables: variables.clone().into_iter().collect(),
                     message_payload: message_payload.clone(),
                 };
-                self.start(tx, event, target, start).await
+                self.start(tx, event, target, start, answers).await
             }
             (Input::ProactiveStart { variables, .. }, Channel::Whatsapp) => {
                 if live.is_some() {
@@ -234,11 +329,11 @@ impl TurnContext {
                     variables: variables.clone().into_iter().collect(),
                     message_payload: None,
                 };
-                self.start(tx, event, target, start).await
+                self.start(tx, event, target, start, answers).await
             }
             (Input::Text { .. } | Input::SelectedOption { .. }, Channel::Api) => match live {
                 None => Ok((session_not_found(), 0)),
-                Some(session) => self.advance(tx, event, target, session).await,
+                Some(session) => self.advance(tx, event, target, session, answers).await,
             },
             (_, Channel::Whatsapp) => match live {
                 // A WhatsApp message without a conversation starts one; the message is its
@@ -251,11 +346,11 @@ impl TurnContext {
                         variables: Default::default(),
                         message_payload: input_text(&event.input),
                     };
-                    self.start(tx, event, target, start).await
+                    self.start(tx, event, target, start, answers).await
                 }
                 Some(session) => match event.input {
                     Input::Text { .. } | Input::SelectedOption { .. } => {
-                        self.advance(tx, event, target, session).await
+                        self.advance(tx, event, target, session, answers).await
                     }
                     _ => Ok((Verdict::Silent, 0)),
                 },
@@ -277,6 +372,7 @@ impl TurnContext {
         event: &InboundEvent,
         target: &StartTarget,
         start: StartContext,
+        answers: &HttpAnswers,
     ) -> Result<(Verdict, u64), TurnFailure> {
         let (Some(bot_id), Some(version)) = (target.bot_id, target.bot_version) else {
             return Ok((integration_not_found(), 0));
@@ -284,7 +380,7 @@ impl TurnContext {
         let bot_id = BotId::new(bot_id).map_err(|e| TurnFailure::Permanent(e.to_string()))?;
         let bot = self.version(bot_id, version).await?;
         let step = self.engine.start(&bot, start);
-        match self.drive(&bot, step).await {
+        match self.drive(&bot, step, answers)? {
             Ok(turn) => {
                 if !turn.is_final {
                     tx.insert_session(&NewSession {
@@ -310,6 +406,7 @@ impl TurnContext {
         event: &InboundEvent,
         target: &StartTarget,
         session: SessionRecord,
+        answers: &HttpAnswers,
     ) -> Result<(Verdict, u64), TurnFailure> {
         let input = match &event.input {
             Input::Text { text } => flow::engine::Input::Text(text.clone()),
@@ -322,7 +419,7 @@ impl TurnContext {
         let state: SessionState = serde_json::from_value(session.state.clone())
             .map_err(|e| TurnFailure::Permanent(format!("stored session state: {e}")))?;
         let step = self.engine.advance(&bot, state, input);
-        match self.drive(&bot, step).await {
+        match self.drive(&bot, step, answers)? {
             Ok(turn) => {
                 let integration = event.integration_id;
                 if turn.is_final {
@@ -347,18 +444,28 @@ impl TurnContext {
         }
     }
 
-    /// Runs the engine to the end of the turn, performing its HTTP calls.
-    async fn drive(
+    /// Runs the engine to the end of the turn, answering its HTTP calls from `answers`; a call
+    /// not answered yet ends the attempt with `NeedsHttp`.
+    fn drive(
         &self,
         bot: &BotVersion,
         mut step: Result<TurnStep, TurnError>,
-    ) -> Result<TurnResult, TurnError> {
+        answers: &HttpAnswers,
+    ) -> Result<Result<TurnResult, TurnError>, TurnFailure> {
+        let mut index = 0;
         loop {
-            match step? {
-                TurnStep::Complete(turn) => return Ok(turn),
-                TurnStep::NeedsHttp { request, resume } => {
-                    let outcome = self.http.perform(&request).await;
-                    step = self.engine.resume(bot, resume, outcome);
+            match step {
+                Err(error) => return Ok(Err(error)),
+                Ok(TurnStep::Complete(turn)) => return Ok(Ok(turn)),
+                Ok(TurnStep::NeedsHttp { request, resume }) => {
+                    let Some(outcome) = answers.answer(index, &request) else {
+                        return Err(TurnFailure::NeedsHttp {
+                            index,
+                            call: Box::new(request),
+                        });
+                    };
+                    index += 1;
+                    step = self.engine.resume(bot, resume, outcome.clone());
                 }
             }
         }

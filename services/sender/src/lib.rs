@@ -221,6 +221,7 @@ async fn consume(
         prefetch: Some(prefetch.max(u16::try_from(concurrency).unwrap_or(u16::MAX))),
         consumer_tag: String::new(),
         concurrency,
+        lanes: None,
     };
     let queue = broker::topology::SENDER_WHATSAPP_QUEUE;
     if let Err(error) = broker

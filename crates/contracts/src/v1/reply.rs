@@ -193,6 +193,10 @@ pub mod error_codes {
     pub const UNDECLARED_VARIABLES: &str = "undeclared_variables";
     /// 500: the bot failed (details: `component`); the session keeps its last good state.
     pub const BOT_EXECUTION_ERROR: &str = "bot_execution_error";
+    /// 500: the message could not be processed after bounded retries (the database refused
+    /// its data, or kept failing) and was set aside as a dead letter for an operator; the
+    /// session is unchanged. Not stored under the Idempotency-Key.
+    pub const TURN_FAILED: &str = "turn_failed";
 }
 
 fn is_false(value: &bool) -> bool {

@@ -1,0 +1,342 @@
+//! One inbound delivery, from the queue to its ack: decode, run the turn, publish its outputs,
+//! and decide what a failure means. Every failure ends, bounded:
+//!
+//! - **transient or unclassified** (contention, a concurrent writer, an error nobody
+//!   recognised): retried in place with exponential backoff, at most `max_attempts` attempts
+//!   and `budget` time; then given up;
+//! - **permanent** (data the database refuses, a corrupt stored state): given up at once;
+//! - **database unreachable**: nothing is wrong with the event, so the wait does not use its
+//!   attempts; it is bounded by `outage_budget` instead, after which the event is given up too.
+//!
+//! Retrying holds only this conversation: the consumer runs each conversation in its own
+//! lane (`broker::LaneKey`), so the other conversations of the shard go on meanwhile.
+//!
+//! Giving up (`abandon`) publishes the event, with the reason and its attempts in headers, to
+//! the dead-letter exchange (confirmed), answers a waiting API client with a 500
+//! `turn_failed`, releases its Idempotency-Key, raises an alert, counts it, logs it with the
+//! conversation key, and acks: the conversation's next events are handled.
+
+use std::time::{Duration, Instant};
+
+use broker::topology::DEAD_EXCHANGE;
+use broker::{AMQPValue, Ack, Delivery, FieldTable, PublishOptions, Publisher, ShortString};
+use chrono::{DateTime, Utc};
+use contracts::v1::{error_codes, ErrorDetail, InboundEvent, TurnReply};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::turn::{TurnContext, TurnFailure};
+
+/// How long publishing a dead letter or a failure reply may wait for the broker.
+const PUBLISH_WITHIN: Duration = Duration::from_secs(15);
+
+/// Headers a dead letter carries (read by the dead-letter drain).
+pub mod headers {
+    pub const REASON: &str = "x-dead-reason";
+    pub const ATTEMPTS: &str = "x-dead-attempts";
+    pub const FIRST_ATTEMPT_AT: &str = "x-dead-first-attempt-at";
+    pub const LAST_ATTEMPT_AT: &str = "x-dead-last-attempt-at";
+    pub const SOURCE_QUEUE: &str = "x-dead-source-queue";
+    pub const EXCHANGE: &str = "x-dead-exchange";
+    pub const ROUTING_KEY: &str = "x-dead-routing-key";
+}
+
+/// The bounds on retrying one event (`EXECUTOR_RETRY_*`, docs/messaging.md).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all for transient and unclassified failures.
+    pub max_attempts: u32,
+    /// Time from the first attempt after which no further attempt starts.
+    pub budget: Duration,
+    /// First pause; doubled after every failed attempt, up to `max_pause`.
+    pub base_pause: Duration,
+    pub max_pause: Duration,
+    /// How long an event waits for an unreachable database before it is given up.
+    pub outage_budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            budget: Duration::from_secs(30),
+            base_pause: Duration::from_millis(100),
+            max_pause: Duration::from_secs(5),
+            outage_budget: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Why an event was given up, as the dead letter records it.
+struct GivenUp {
+    reason: String,
+    attempts: u32,
+    first_attempt_at: DateTime<Utc>,
+}
+
+/// Handles one delivery and says how to settle it.
+pub async fn handle(
+    context: &TurnContext,
+    publisher: &Publisher,
+    policy: &RetryPolicy,
+    delivery: Delivery,
+    shutdown: watch::Receiver<bool>,
+) -> Ack {
+    let event: InboundEvent = match contracts::v1::decode(&delivery.body) {
+        Ok(event) => event,
+        Err(error) => {
+            let given_up = GivenUp {
+                reason: format!("undecodable inbound event: {error}"),
+                attempts: 1,
+                first_attempt_at: Utc::now(),
+            };
+            return dead_letter(publisher, &delivery, None, &given_up).await;
+        }
+    };
+    let span = tracing::info_span!(
+        "turn",
+        event_id = %event.event_id,
+        integration = %event.integration_id,
+        conversation = %event.conversation_key,
+        channel = %event.channel,
+    );
+    telemetry::set_parent_from(&span, &broker::trace::HeaderExtractor(&delivery.headers));
+    async move {
+        match run(context, publisher, policy, &event, shutdown).await {
+            Ok(ack) => ack,
+            Err(given_up) => abandon(context, publisher, &delivery, &event, given_up).await,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs the turn until it succeeds, must go back to the queue, or is given up.
+async fn run(
+    context: &TurnContext,
+    publisher: &Publisher,
+    policy: &RetryPolicy,
+    event: &InboundEvent,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Ack, GivenUp> {
+    let channel = event.channel.as_str();
+    let started = Instant::now();
+    let first_attempt_at = Utc::now();
+    let mut attempts = 0_u32;
+    let mut pause = policy.base_pause;
+    let mut outage_since: Option<Instant> = None;
+    loop {
+        let failure = match context.handle(event).await {
+            Ok(outputs) => {
+                metrics::counter!("turns_total", "channel" => channel).increment(1);
+                metrics::histogram!("turn_duration_seconds", "channel" => channel)
+                    .record(started.elapsed().as_secs_f64());
+                return Ok(match outputs.publish(publisher, &event.event_id).await {
+                    Ok(()) => Ack::Ack,
+                    Err(error) => {
+                        // Stored with the turn: the redelivery publishes them again.
+                        tracing::warn!(%error, "publishing outputs failed; handing the event back");
+                        Ack::Requeue
+                    }
+                });
+            }
+            Err(failure) => failure,
+        };
+        let give_up = |reason: String, attempts: u32| GivenUp {
+            reason,
+            attempts,
+            first_attempt_at,
+        };
+        match failure {
+            TurnFailure::Outage(reason) => {
+                let since = *outage_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= policy.outage_budget {
+                    return Err(give_up(
+                        format!(
+                            "the database stayed unreachable for {} s: {reason}",
+                            policy.outage_budget.as_secs()
+                        ),
+                        attempts.max(1),
+                    ));
+                }
+                metrics::counter!("turn_outage_waits_total", "channel" => channel).increment(1);
+                tracing::warn!(%reason, "database unreachable; waiting for it");
+            }
+            TurnFailure::Transient(reason) | TurnFailure::Unknown(reason) => {
+                outage_since = None;
+                attempts += 1;
+                metrics::counter!("turn_retries_total", "channel" => channel).increment(1);
+                if attempts >= policy.max_attempts || started.elapsed() >= policy.budget {
+                    return Err(give_up(
+                        format!("still failing after {attempts} attempts: {reason}"),
+                        attempts,
+                    ));
+                }
+                tracing::warn!(%reason, attempts, retry_in_ms = pause.as_millis() as u64, "turn failed; retrying");
+            }
+            TurnFailure::Permanent(reason) => return Err(give_up(reason, attempts + 1)),
+            TurnFailure::NeedsHttp { .. } => {
+                return Err(give_up(
+                    "internal: an HTTP call escaped the turn".into(),
+                    attempts + 1,
+                ))
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => {
+                tracing::warn!("shutting down while retrying; handing the event back");
+                return Ok(Ack::Requeue);
+            }
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(policy.max_pause);
+    }
+}
+
+/// Gives an event up: dead letter, failure reply, key released, alert, metric, log; then the
+/// delivery is acked so that the conversation's next events are handled.
+async fn abandon(
+    context: &TurnContext,
+    publisher: &Publisher,
+    delivery: &Delivery,
+    event: &InboundEvent,
+    given_up: GivenUp,
+) -> Ack {
+    let channel = event.channel.as_str();
+    metrics::counter!("turns_dead_lettered_total", "channel" => channel).increment(1);
+    tracing::error!(
+        event_id = %event.event_id,
+        integration = %event.integration_id,
+        conversation = %event.conversation_key,
+        attempts = given_up.attempts,
+        reason = %given_up.reason,
+        "turn given up: the event is dead-lettered"
+    );
+    let ack = dead_letter(publisher, delivery, Some(event), &given_up).await;
+    if let Some(reply_to) = &event.reply {
+        let reply = TurnReply::error(
+            reply_to.correlation_id.clone(),
+            500,
+            ErrorDetail::new(
+                error_codes::TURN_FAILED,
+                "the message could not be processed and was set aside for an operator; the \
+                 session is unchanged",
+            ),
+        );
+        let published = match serde_json::to_vec(&reply) {
+            Ok(body) => {
+                let options = PublishOptions {
+                    correlation_id: Some(reply.correlation_id.clone()),
+                    content_type: Some("application/json".into()),
+                    persistent: false,
+                    ..PublishOptions::default()
+                }
+                .with_message_id(format!("{}:failed", event.event_id));
+                publisher
+                    .publish_with_retry("", &reply_to.queue, &body, options, PUBLISH_WITHIN)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = published {
+            // The client's request then ends in a 504; its retry runs the turn again.
+            tracing::warn!(%error, "the failure reply could not be published");
+        }
+    }
+    if let Some(idempotency) = &event.idempotency {
+        // Not an outcome of the flow: a retry with the same key must be decided again.
+        if let Err(error) = context.release_idempotency(event, &idempotency.key).await {
+            tracing::warn!(%error, "releasing the Idempotency-Key failed; its lease expires on its own");
+        }
+    }
+    context
+        .alerter
+        .raise(alerts::Alert::new(
+            event.integration_id,
+            alerts::AlertKind::BotExecutionError,
+            "a message could not be processed and was dead-lettered",
+            format!(
+                "conversation {}: {} (after {} attempts)",
+                event.conversation_key, given_up.reason, given_up.attempts
+            ),
+        ))
+        .await;
+    ack
+}
+
+/// Publishes the delivery, unchanged, to the dead-letter exchange with the reason in headers
+/// (confirmed), then acks. If the broker will not take it, the delivery is rejected instead:
+/// the queue's own dead-lettering keeps it (without the reason).
+async fn dead_letter(
+    publisher: &Publisher,
+    delivery: &Delivery,
+    event: Option<&InboundEvent>,
+    given_up: &GivenUp,
+) -> Ack {
+    if event.is_none() {
+        metrics::counter!("turns_dead_lettered_total", "channel" => "unknown").increment(1);
+        tracing::error!(queue = %delivery.queue, reason = %given_up.reason, "inbound event dead-lettered");
+    }
+    let mut headers = delivery.headers.clone();
+    let mut put = |key: &str, value: AMQPValue| {
+        headers.insert(ShortString::from(key), value);
+    };
+    put(headers::REASON, long_string(&given_up.reason));
+    put(
+        headers::ATTEMPTS,
+        AMQPValue::LongLongInt(i64::from(given_up.attempts)),
+    );
+    put(
+        headers::FIRST_ATTEMPT_AT,
+        long_string(&given_up.first_attempt_at.to_rfc3339()),
+    );
+    put(
+        headers::LAST_ATTEMPT_AT,
+        long_string(&Utc::now().to_rfc3339()),
+    );
+    put(headers::SOURCE_QUEUE, long_string(&delivery.queue));
+    put(headers::EXCHANGE, long_string(&delivery.exchange));
+    put(headers::ROUTING_KEY, long_string(&delivery.routing_key));
+    let message_id = delivery
+        .message_id
+        .clone()
+        .or_else(|| event.map(|e| e.event_id.clone()));
+    let options = PublishOptions {
+        message_id,
+        content_type: Some("application/json".into()),
+        headers: without_broker_headers(headers),
+        ..PublishOptions::default()
+    };
+    match publisher
+        .publish_with_retry(
+            DEAD_EXCHANGE,
+            &delivery.routing_key,
+            &delivery.body,
+            options,
+            PUBLISH_WITHIN,
+        )
+        .await
+    {
+        Ok(_message_id) => Ack::Ack,
+        Err(error) => {
+            tracing::error!(%error, "publishing the dead letter failed; rejecting the delivery instead");
+            Ack::Reject
+        }
+    }
+}
+
+fn long_string(value: &str) -> AMQPValue {
+    AMQPValue::LongString(value.into())
+}
+
+/// The broker's own bookkeeping headers describe the old queue, not the dead letter.
+fn without_broker_headers(headers: FieldTable) -> FieldTable {
+    let mut kept = FieldTable::default();
+    for (key, value) in headers.inner() {
+        if key.as_str() != "x-delivery-count" && !key.as_str().starts_with("x-death") {
+            kept.insert(key.clone(), value.clone());
+        }
+    }
+    kept
+}
