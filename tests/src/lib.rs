@@ -11,8 +11,10 @@ use crypto::{DeploymentKey, SecretString};
 use serde_json::Value;
 use testkit::database::TestDatabase;
 
+mod http_stub;
 mod platform;
 mod whatsapp;
+pub use http_stub::HttpStub;
 pub use platform::{ApiIntegration, Platform, PlatformOptions};
 pub use whatsapp::{
     describe, Chat, WhatsappIntegration, WhatsappOptions, WhatsappPlatform, WhatsappSetup, BOT_WAIT,

@@ -212,6 +212,31 @@ impl Platform {
         crate::read(request.send().await.expect("request sent")).await
     }
 
+    /// The Prometheus text of the first executor's `/metrics` (every service of the process
+    /// records into one registry).
+    pub async fn executor_metrics(&self) -> String {
+        let addr = self.executors.first().expect("an executor").probe_addr;
+        self.admin
+            .client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .expect("metrics answered")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// The value of a counter in the executor's metrics (0 when absent); `series` is the
+    /// name with its labels, e.g. `turn_retries_total{channel="api"}`.
+    pub async fn executor_counter(&self, series: &str) -> f64 {
+        self.executor_metrics()
+            .await
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// Stops one executor (gracefully: its in-flight turns finish); the others take over its
     /// shards.
     pub async fn stop_executor(&mut self, index: usize) {
