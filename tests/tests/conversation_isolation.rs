@@ -88,7 +88,9 @@ async fn a_conversation_waiting_on_a_slow_http_call_holds_only_itself() {
         .await;
     let other = p.demo_integration("Other", false).await;
 
-    // Baseline: 48 new conversations (same and other integration) with nothing held.
+    // Baseline: 48 new conversations (same and other integration) with nothing held, after a
+    // warm-up (connections, bot versions cached).
+    start_sessions(&p, [&calling, &other], "warm", 8).await;
     let baseline = start_sessions(&p, [&calling, &other], "calm", 48).await;
 
     // Hold 8 conversations on the 5 s call, each with a second message queued behind it.
