@@ -5,6 +5,7 @@
 mod config;
 mod connection;
 mod consumer;
+pub mod dead_letter;
 mod error;
 mod publisher;
 pub mod topology;

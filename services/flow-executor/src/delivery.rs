@@ -18,28 +18,17 @@
 
 use std::time::{Duration, Instant};
 
-use broker::topology::DEAD_EXCHANGE;
-use broker::{AMQPValue, Ack, Delivery, FieldTable, PublishOptions, Publisher, ShortString};
-use chrono::{DateTime, Utc};
+use broker::dead_letter::GivenUp;
+use broker::{Ack, Delivery, PublishOptions, Publisher};
+use chrono::Utc;
 use contracts::v1::{error_codes, ErrorDetail, InboundEvent, TurnReply};
 use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::turn::{TurnContext, TurnFailure};
 
-/// How long publishing a dead letter or a failure reply may wait for the broker.
+/// How long publishing a failure reply may wait for the broker.
 const PUBLISH_WITHIN: Duration = Duration::from_secs(15);
-
-/// Headers a dead letter carries (read by the dead-letter drain).
-pub mod headers {
-    pub const REASON: &str = "x-dead-reason";
-    pub const ATTEMPTS: &str = "x-dead-attempts";
-    pub const FIRST_ATTEMPT_AT: &str = "x-dead-first-attempt-at";
-    pub const LAST_ATTEMPT_AT: &str = "x-dead-last-attempt-at";
-    pub const SOURCE_QUEUE: &str = "x-dead-source-queue";
-    pub const EXCHANGE: &str = "x-dead-exchange";
-    pub const ROUTING_KEY: &str = "x-dead-routing-key";
-}
 
 /// The bounds on retrying one event (`EXECUTOR_RETRY_*`, docs/messaging.md).
 #[derive(Debug, Clone, Copy)]
@@ -65,13 +54,6 @@ impl Default for RetryPolicy {
             outage_budget: Duration::from_secs(600),
         }
     }
-}
-
-/// Why an event was given up, as the dead letter records it.
-struct GivenUp {
-    reason: String,
-    attempts: u32,
-    first_attempt_at: DateTime<Utc>,
 }
 
 /// Handles one delivery and says how to settle it.
@@ -265,9 +247,8 @@ async fn abandon(
     ack
 }
 
-/// Publishes the delivery, unchanged, to the dead-letter exchange with the reason in headers
-/// (confirmed), then acks. If the broker will not take it, the delivery is rejected instead:
-/// the queue's own dead-lettering keeps it (without the reason).
+/// Sets the delivery aside (`broker::dead_letter`); an undecodable one is logged here, as
+/// nothing else will say where it came from.
 async fn dead_letter(
     publisher: &Publisher,
     delivery: &Delivery,
@@ -278,65 +259,5 @@ async fn dead_letter(
         metrics::counter!("turns_dead_lettered_total", "channel" => "unknown").increment(1);
         tracing::error!(queue = %delivery.queue, reason = %given_up.reason, "inbound event dead-lettered");
     }
-    let mut headers = delivery.headers.clone();
-    let mut put = |key: &str, value: AMQPValue| {
-        headers.insert(ShortString::from(key), value);
-    };
-    put(headers::REASON, long_string(&given_up.reason));
-    put(
-        headers::ATTEMPTS,
-        AMQPValue::LongLongInt(i64::from(given_up.attempts)),
-    );
-    put(
-        headers::FIRST_ATTEMPT_AT,
-        long_string(&given_up.first_attempt_at.to_rfc3339()),
-    );
-    put(
-        headers::LAST_ATTEMPT_AT,
-        long_string(&Utc::now().to_rfc3339()),
-    );
-    put(headers::SOURCE_QUEUE, long_string(&delivery.queue));
-    put(headers::EXCHANGE, long_string(&delivery.exchange));
-    put(headers::ROUTING_KEY, long_string(&delivery.routing_key));
-    let message_id = delivery
-        .message_id
-        .clone()
-        .or_else(|| event.map(|e| e.event_id.clone()));
-    let options = PublishOptions {
-        message_id,
-        content_type: Some("application/json".into()),
-        headers: without_broker_headers(headers),
-        ..PublishOptions::default()
-    };
-    match publisher
-        .publish_with_retry(
-            DEAD_EXCHANGE,
-            &delivery.routing_key,
-            &delivery.body,
-            options,
-            PUBLISH_WITHIN,
-        )
-        .await
-    {
-        Ok(_message_id) => Ack::Ack,
-        Err(error) => {
-            tracing::error!(%error, "publishing the dead letter failed; rejecting the delivery instead");
-            Ack::Reject
-        }
-    }
-}
-
-fn long_string(value: &str) -> AMQPValue {
-    AMQPValue::LongString(value.into())
-}
-
-/// The broker's own bookkeeping headers describe the old queue, not the dead letter.
-fn without_broker_headers(headers: FieldTable) -> FieldTable {
-    let mut kept = FieldTable::default();
-    for (key, value) in headers.inner() {
-        if key.as_str() != "x-delivery-count" && !key.as_str().starts_with("x-death") {
-            kept.insert(key.clone(), value.clone());
-        }
-    }
-    kept
+    broker::dead_letter::set_aside(publisher, delivery, given_up).await
 }

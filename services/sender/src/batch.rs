@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use broker::dead_letter::GivenUp;
 use broker::Ack;
 use contracts::v1::OutboundWhatsapp;
 use graph_client::payload::{recipient_id, template};
@@ -17,7 +18,7 @@ use graph_client::{ErrorClass, GraphClient, GraphError, SentMessage, PAIR_RATE_L
 use serde_json::Value;
 use store::integrations::IntegrationDetails;
 use store::sender::BatchOutcome;
-use store::{Store, StoreError};
+use store::{FailureClass, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::activity::Activity;
@@ -43,8 +44,9 @@ pub struct Context {
 enum Stop {
     /// The service is stopping: hand the batch back; its redelivery resumes it.
     Shutdown,
-    /// It can never be finished (the integration was deleted while sending): drop it.
-    Abandon(String),
+    /// The database keeps failing it, or refuses its data: set it aside as a dead letter
+    /// (with the reason) for an operator.
+    DeadLetter(GivenUp),
 }
 
 /// Why a Graph call did not succeed.
@@ -70,26 +72,30 @@ struct Sending<'a> {
     refreshed: bool,
 }
 
-/// Database errors worth waiting out (the database or the network away).
-fn transient(error: &StoreError) -> bool {
-    matches!(
-        error,
-        StoreError::Unavailable(_) | StoreError::Database(_) | StoreError::Concurrent
-    )
+/// Attempts at one database operation for transient or unclassified failures before the batch
+/// is dead-lettered; an unreachable database is waited out up to [`OUTAGE_BUDGET`] instead.
+const STORE_ATTEMPTS: u32 = 8;
+const OUTAGE_BUDGET: Duration = Duration::from_secs(600);
+
+/// What to do with a batch once its handling ends.
+pub enum Settle {
+    Ack(Ack),
+    DeadLetter(GivenUp),
 }
 
 impl Context {
     /// Sends a batch (or recognises it as sent) and says how to settle its delivery.
-    pub async fn handle(&self, batch: &OutboundWhatsapp) -> Ack {
+    pub async fn handle(&self, batch: &OutboundWhatsapp) -> Settle {
         match self.send_batch(batch).await {
-            Ok(()) => Ack::Ack,
+            Ok(()) => Settle::Ack(Ack::Ack),
             Err(Stop::Shutdown) => {
                 tracing::info!("stopping: the batch goes back to the queue");
-                Ack::Requeue
+                Settle::Ack(Ack::Requeue)
             }
-            Err(Stop::Abandon(reason)) => {
-                tracing::warn!(%reason, "batch dropped");
-                Ack::Ack
+            Err(Stop::DeadLetter(given_up)) => {
+                metrics::counter!("sender_batches_dead_lettered_total").increment(1);
+                tracing::error!(reason = %given_up.reason, attempts = given_up.attempts, "batch given up: dead-lettered");
+                Settle::DeadLetter(given_up)
             }
         }
     }
@@ -405,19 +411,49 @@ impl Context {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
+        let first_attempt_at = chrono::Utc::now();
         let mut delay = Duration::from_millis(50);
+        let mut attempts = 0_u32;
+        let mut outage_since: Option<std::time::Instant> = None;
         loop {
-            match operation().await {
+            let error = match operation().await {
                 Ok(value) => return Ok(value),
-                Err(error) if transient(&error) => {
-                    tracing::warn!(%error, what, retry_in_ms = delay.as_millis() as u64, "database failed; retrying");
-                    if !self.pause(delay).await {
-                        return Err(Stop::Shutdown);
+                Err(error) => error,
+            };
+            let give_up = |reason: String, attempts: u32| {
+                Stop::DeadLetter(GivenUp {
+                    reason: format!("{what}: {reason}"),
+                    attempts,
+                    first_attempt_at,
+                })
+            };
+            match (&error, error.class()) {
+                (StoreError::Unavailable(_), _) => {
+                    let since = *outage_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= OUTAGE_BUDGET {
+                        return Err(give_up(
+                            format!("the database stayed unreachable: {error}"),
+                            attempts.max(1),
+                        ));
                     }
-                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
-                Err(error) => return Err(Stop::Abandon(format!("{what}: {error}"))),
+                (_, FailureClass::Transient | FailureClass::Unknown) => {
+                    outage_since = None;
+                    attempts += 1;
+                    if attempts >= STORE_ATTEMPTS {
+                        return Err(give_up(
+                            format!("still failing after {attempts} attempts: {error}"),
+                            attempts,
+                        ));
+                    }
+                }
+                (_, FailureClass::Permanent) => return Err(give_up(error.to_string(), attempts + 1)),
             }
+            tracing::warn!(%error, what, retry_in_ms = delay.as_millis() as u64, "database failed; retrying");
+            if !self.pause(delay).await {
+                return Err(Stop::Shutdown);
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 }

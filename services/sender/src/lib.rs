@@ -7,13 +7,12 @@
 //! to the integration's template outside the 24-hour window, refreshing a refused token, and
 //! alerting ([`alerts::AlertSink`], e-mails by default) when it gives up. Batches of
 //! different conversations are sent concurrently; a conversation's batches one after another
-//! ([`lanes`]).
+//! (per-conversation lanes of the broker's consumer, `broker::LaneKey`).
 
 mod activity;
 pub mod alerts;
 mod batch;
 mod config;
-pub mod lanes;
 pub mod pacing;
 pub mod render;
 pub mod retry;
@@ -24,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::{Ack, Broker, ConsumeOptions, Delivery};
+use broker::{Broker, ConsumeOptions, Delivery, LaneKey};
 use contracts::v1::OutboundWhatsapp;
 use graph_client::{ClientOptions, GraphClient};
 use tokio::sync::watch;
@@ -33,7 +32,6 @@ use tracing::Instrument;
 
 pub use crate::alerts::{AlertKind, AlertSink, LogAlerts};
 pub use crate::config::{SenderConfig, DEFAULT_PORT};
-use crate::lanes::Lanes;
 pub use crate::retry::RetryPolicy;
 
 #[derive(Debug, thiserror::Error)]
@@ -167,9 +165,10 @@ pub async fn run(
     Ok(())
 }
 
-/// Consumes `sender.whatsapp` with `concurrency` batches in flight, each conversation in its
-/// lane. The handler closure runs synchronously in delivery order: that is where a batch
-/// takes its place in its conversation's lane.
+/// Consumes `sender.whatsapp` with up to `concurrency` batches in flight, each conversation in
+/// its own lane (`broker::LaneKey` on the batch's conversation key): a conversation's batches
+/// go strictly one after another in queue order, and one waiting on retries or pacing holds
+/// only its own later batches, never a slot another conversation could use.
 async fn consume(
     broker: Broker,
     context: Arc<batch::Context>,
@@ -177,22 +176,22 @@ async fn consume(
     prefetch: u16,
     watcher: watch::Receiver<bool>,
 ) {
-    let lanes = Lanes::new();
+    let publisher = broker.publisher();
     let handler = move |delivery: Delivery| {
-        let decoded = contracts::v1::decode::<OutboundWhatsapp>(&delivery.body);
-        let ticket = decoded
-            .as_ref()
-            .ok()
-            .map(|batch| lanes.join(batch.conversation_key.as_str()));
         let context = context.clone();
+        let publisher = publisher.clone();
         async move {
-            let (batch, mut ticket) = match (decoded, ticket) {
-                (Ok(batch), Some(ticket)) => (batch, ticket),
-                (Err(error), _) => {
+            let batch = match contracts::v1::decode::<OutboundWhatsapp>(&delivery.body) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    let given_up = broker::dead_letter::GivenUp {
+                        reason: format!("undecodable outbound batch: {error}"),
+                        attempts: 1,
+                        first_attempt_at: chrono::Utc::now(),
+                    };
                     tracing::error!(%error, "undecodable outbound batch: dead-lettered");
-                    return Ack::Reject;
+                    return broker::dead_letter::set_aside(&publisher, &delivery, &given_up).await;
                 }
-                (Ok(_), None) => return Ack::Reject,
             };
             let span = tracing::info_span!(
                 "send_batch",
@@ -203,14 +202,12 @@ async fn consume(
             );
             telemetry::set_parent_from(&span, &broker::trace::HeaderExtractor(&delivery.headers));
             async move {
-                if !ticket.wait_turn().await {
-                    // The batch ahead went back to the queue: this one must not overtake it.
-                    ticket.finish(false);
-                    return Ack::Requeue;
+                match context.handle(&batch).await {
+                    batch::Settle::Ack(ack) => ack,
+                    batch::Settle::DeadLetter(given_up) => {
+                        broker::dead_letter::set_aside(&publisher, &delivery, &given_up).await
+                    }
                 }
-                let ack = context.handle(&batch).await;
-                ticket.finish(ack != Ack::Requeue);
-                ack
             }
             .instrument(span)
             .await
@@ -221,7 +218,7 @@ async fn consume(
         prefetch: Some(prefetch.max(u16::try_from(concurrency).unwrap_or(u16::MAX))),
         consumer_tag: String::new(),
         concurrency,
-        lanes: None,
+        lanes: Some(LaneKey::new(conversation_key)),
     };
     let queue = broker::topology::SENDER_WHATSAPP_QUEUE;
     if let Err(error) = broker
@@ -230,6 +227,18 @@ async fn consume(
     {
         tracing::error!(%error, queue, "consumer stopped");
     }
+}
+
+/// A batch's lane: its conversation key (only that field is read). An undecodable body has no
+/// lane; its handler dead-letters it.
+fn conversation_key(delivery: &Delivery) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Keyed {
+        conversation_key: String,
+    }
+    serde_json::from_slice::<Keyed>(&delivery.body)
+        .ok()
+        .map(|keyed| keyed.conversation_key)
 }
 
 /// Forgets old batch progress, once an hour.
