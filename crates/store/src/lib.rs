@@ -12,6 +12,7 @@ pub mod schema;
 pub mod accounts;
 pub mod alerts;
 pub mod bots;
+pub mod dead_letters;
 pub mod idempotency;
 pub mod integrations;
 pub mod sender;

@@ -6,6 +6,7 @@
 //! `docs/ARCHITECTURE.md` and `turn.rs` for the exactly-once bookkeeping.
 
 mod config;
+pub mod dead_letters;
 mod http_call;
 mod outputs;
 mod turn;
@@ -105,6 +106,11 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
             }
         });
     }
+    tasks.spawn(dead_letters::drain(
+        broker.clone(),
+        store.clone(),
+        watcher.clone(),
+    ));
     tasks.spawn(sweeper(
         store.clone(),
         config.history_retention,
