@@ -34,6 +34,7 @@ const REPLAYABLE_EXCHANGES: [&str; 2] = [
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
     /// Only letters with this status: `dead` (waiting for an operator), `replayed`,
     /// `discarded`.
@@ -113,10 +114,10 @@ pub struct DeadLetterList {
 pub struct DeadLetterDetail {
     #[serde(flatten)]
     pub letter: DeadLetterView,
-    /// The message body when it is JSON (the v1 event or batch).
+    /// The message body when it is a JSON object (the v1 event or batch).
     #[schema(value_type = Option<Object>)]
     pub body: Option<Value>,
-    /// The message body as text (invalid UTF-8 replaced) when it is not JSON.
+    /// Otherwise the message body as text (invalid UTF-8 replaced).
     pub body_text: Option<String>,
     pub body_bytes: usize,
     /// The AMQP message id and application headers (trace context) it carried.
@@ -227,7 +228,9 @@ pub async fn get_dead_letter(
 }
 
 fn detail(letter: DeadLetter) -> DeadLetterDetail {
-    let body: Option<Value> = serde_json::from_slice(&letter.body).ok();
+    let body = serde_json::from_slice::<Value>(&letter.body)
+        .ok()
+        .filter(Value::is_object);
     let body_text = body
         .is_none()
         .then(|| String::from_utf8_lossy(&letter.body).into_owned());
