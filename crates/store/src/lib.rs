@@ -10,6 +10,7 @@ mod error;
 pub mod schema;
 
 pub mod accounts;
+pub mod activity;
 pub mod alerts;
 pub mod bots;
 pub mod dead_letters;

@@ -20,7 +20,6 @@ use store::sender::BatchOutcome;
 use store::{Store, StoreError};
 use tokio::sync::watch;
 
-use crate::activity::Activity;
 use crate::alerts::{AlertKind, AlertSink};
 use crate::pacing::Pacer;
 use crate::render::render;
@@ -35,7 +34,7 @@ pub struct Context {
     pub pacer: Pacer,
     pub retry: RetryPolicy,
     pub alerts: Arc<dyn AlertSink>,
-    pub activity: Activity,
+    pub activity: store::activity::ActivityThrottle,
     pub shutdown: watch::Receiver<bool>,
 }
 

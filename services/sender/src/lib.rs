@@ -9,7 +9,6 @@
 //! different conversations are sent concurrently; a conversation's batches one after another
 //! ([`lanes`]).
 
-mod activity;
 pub mod alerts;
 mod batch;
 mod config;
@@ -117,7 +116,7 @@ async fn start_inner(
         pacer: pacing::Pacer::new(config.rate_per_second),
         retry: config.retry,
         alerts,
-        activity: activity::Activity::new(config.activity_interval),
+        activity: store::activity::ActivityThrottle::new(config.activity_interval),
         shutdown: watcher.clone(),
     });
     let mut tasks = JoinSet::new();

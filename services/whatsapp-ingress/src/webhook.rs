@@ -21,7 +21,8 @@ use crate::integrations::{IntegrationCache, LookupError, WhatsappIntegration};
 use crate::payload::{Envelope, EnvelopeError};
 use crate::process;
 use crate::publish;
-use crate::throttle::{ActivityThrottle, RefusalCounter};
+use crate::throttle::RefusalCounter;
+use store::activity::ActivityThrottle;
 
 /// Meta: "Webhook payloads can be up to 3 MB". One byte more is refused with 413.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -171,11 +172,7 @@ async fn accept(
         return Err(http::unavailable("the database"));
     }
     for id in &active {
-        if state.activity.due(*id) {
-            if let Err(error) = state.store.touch_integration_activity(*id).await {
-                tracing::warn!(integration = %id, %error, "last activity not updated");
-            }
-        }
+        state.activity.touch(&state.store, *id).await;
     }
     tracing::info!(integration = %integration.id, events, statuses, receipts, "webhook accepted");
     Ok(HttpResponse::Ok().json(json!({
