@@ -1,7 +1,7 @@
 //! The sender: the only place that calls the Graph API (docs/sender.md).
 //!
 //! It consumes `sender.whatsapp` (a single-active-consumer quorum queue bound to
-//! `bot.outbound` with key `whatsapp`), renders each [`OutboundWhatsapp`] batch into Graph API
+//! `bot.outbound` with key `whatsapp`), renders each [`contracts::v1::OutboundWhatsapp`] batch into Graph API
 //! payloads ([`render`]), marks the inbound message read, and sends the payloads in order,
 //! paced per phone number, retrying throttling and server errors with backoff, falling back
 //! to the integration's template outside the 24-hour window, refreshing a refused token, and
@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use broker::{Ack, Broker, ConsumeOptions, Delivery};
-use contracts::v1::OutboundWhatsapp;
 use graph_client::{ClientOptions, GraphClient};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -178,21 +177,22 @@ async fn consume(
 ) {
     let lanes = Lanes::new();
     let handler = move |delivery: Delivery| {
-        let decoded = contracts::v1::decode::<OutboundWhatsapp>(&delivery.body);
+        let decoded = batch::Work::decode(&delivery.body);
         let ticket = decoded
             .as_ref()
             .ok()
-            .map(|batch| lanes.join(batch.conversation_key.as_str()));
+            .map(|work| lanes.join(work.batch().conversation_key.as_str()));
         let context = context.clone();
         async move {
-            let (batch, mut ticket) = match (decoded, ticket) {
-                (Ok(batch), Some(ticket)) => (batch, ticket),
+            let (work, mut ticket) = match (decoded, ticket) {
+                (Ok(work), Some(ticket)) => (work, ticket),
                 (Err(error), _) => {
                     tracing::error!(%error, "undecodable outbound batch: dead-lettered");
                     return Ack::Reject;
                 }
                 (Ok(_), None) => return Ack::Reject,
             };
+            let batch = work.batch();
             let span = tracing::info_span!(
                 "send_batch",
                 event_id = %batch.event_id,
@@ -207,7 +207,7 @@ async fn consume(
                     ticket.finish(false);
                     return Ack::Requeue;
                 }
-                let ack = context.handle(&batch).await;
+                let ack = context.handle(&work).await;
                 ticket.finish(ack != Ack::Requeue);
                 ack
             }

@@ -19,6 +19,7 @@ pub mod process;
 pub mod publish;
 mod throttle;
 mod webhook;
+mod window;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -33,3 +33,8 @@ CREATE TABLE dead_letters (
 CREATE INDEX dead_letters_account ON dead_letters (account_id, id DESC);
 -- The depth metric.
 CREATE INDEX dead_letters_dead ON dead_letters (status) WHERE status = 'dead';
+
+-- The outbound batch (`OutboundWhatsapp.event_id`) each sent message belonged to, so that a
+-- `failed` status Meta reports later with 131047 (outside the 24-hour window) can ask the
+-- sender for the template fallback once per batch, as a synchronous 131047 does.
+ALTER TABLE outbound_messages ADD COLUMN batch_event_id TEXT;
