@@ -5,15 +5,15 @@
 //! executor runs a drain and recording is idempotent per event id, so duplicates are harmless.
 //!
 //! What a letter says comes from the broker's `x-death` headers (why, from which queue, where it
-//! was first published, how often) and, when the body is a v1 `InboundEvent` or
-//! `OutboundWhatsapp`, from the body (event id, integration, conversation). The drain also
+//! was first published, how often) and, when the body is a v1 `InboundEvent`,
+//! `OutboundWhatsapp` or `WindowFallback`, from the body (event id, integration, conversation). The drain also
 //! exports the dead-letter depth as the gauge `dead_letters` (letters with status `dead`).
 
 use std::time::Duration;
 
 use broker::{AMQPValue, Ack, Broker, ConsumeOptions, Delivery, FieldTable};
 use chrono::{DateTime, TimeZone, Utc};
-use contracts::v1::{InboundEvent, OutboundWhatsapp};
+use contracts::v1::{InboundEvent, OutboundWhatsapp, WindowFallback};
 use serde_json::{json, Map, Value};
 use store::dead_letters::{NewDeadLetter, MAX_EVENT_ID_LEN};
 use store::{Store, StoreError};
@@ -146,12 +146,20 @@ fn identify(body: &[u8]) -> Option<Identity> {
             received_at: Utc.timestamp_millis_opt(event.received_at_unix_ms).single(),
         });
     }
-    contracts::v1::decode::<OutboundWhatsapp>(body)
-        .ok()
-        .map(|batch| Identity {
+    if let Ok(batch) = contracts::v1::decode::<OutboundWhatsapp>(body) {
+        return Some(Identity {
             event_id: batch.event_id,
             integration_id: batch.integration_id.get(),
             conversation_key: batch.conversation_key.as_str().to_owned(),
+            received_at: None,
+        });
+    }
+    contracts::v1::decode::<WindowFallback>(body)
+        .ok()
+        .map(|request| Identity {
+            event_id: request.event_id,
+            integration_id: request.integration_id.get(),
+            conversation_key: request.conversation_key.as_str().to_owned(),
             received_at: None,
         })
 }
@@ -299,7 +307,7 @@ impl Letter {
             if identity.is_none() {
                 map.insert(
                     "undecodable".into(),
-                    json!("the body is not a v1 InboundEvent or OutboundWhatsapp"),
+                    json!("the body is not a v1 InboundEvent, OutboundWhatsapp or WindowFallback"),
                 );
             }
         }
