@@ -179,6 +179,8 @@ async fn a_dead_lettered_event_is_listed_replayed_once_and_scoped_to_its_account
     let letter = &letters[0];
     assert_eq!(letter["event_id"], "dead-start-1");
     assert_eq!(letter["integration_id"], id);
+    let (_, account) = admin.get("/v1/account", BOOTSTRAP_TOKEN).await;
+    assert_eq!(letter["account_id"], account["id"]);
     assert_eq!(letter["conversation_key"], conversation.as_str());
     assert_eq!(letter["exchange"], "bot.inbound");
     assert_eq!(letter["routing_key"], conversation.as_str());

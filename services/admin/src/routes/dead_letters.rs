@@ -58,7 +58,10 @@ pub struct DeadLetterView {
     /// The event's id (what consumers deduplicate by); for a message that is not a platform
     /// event, its AMQP message id or `sha256:<digest of the body>`.
     pub event_id: String,
-    /// The integration the message belongs to; absent when its body names none.
+    /// The account it belongs to (the integration's when recorded); null when its body names
+    /// no integration (platform admins only see those).
+    pub account_id: Option<i64>,
+    /// The integration the message belongs to; null when its body names none.
     pub integration_id: Option<i64>,
     /// The conversation (`<integration>:<session>` or `<integration>:<number>:<user>`).
     pub conversation_key: Option<String>,
@@ -86,6 +89,7 @@ impl From<DeadLetterSummary> for DeadLetterView {
             status: letter.status().as_str().to_owned(),
             id: letter.id,
             event_id: letter.event_id,
+            account_id: letter.account_id,
             integration_id: letter.integration_id,
             conversation_key: letter.conversation_key,
             source_queue: letter.source_queue,
