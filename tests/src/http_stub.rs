@@ -17,17 +17,23 @@ pub struct HttpStub {
 impl HttpStub {
     /// Answers `200` with `body` (JSON text) after `delay`.
     pub async fn start(body: &str, delay: Duration) -> HttpStub {
+        Self::start_sequence(&[body], delay).await
+    }
+
+    /// Answers the n-th request with `bodies[n]`, and every request after the last with the
+    /// last body.
+    pub async fn start_sequence(bodies: &[&str], delay: Duration) -> HttpStub {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/", listener.local_addr().expect("addr"));
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
-        let body = body.to_owned();
+        let bodies: Arc<Vec<String>> = Arc::new(bodies.iter().map(|b| (*b).to_owned()).collect());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut socket, _)) = listener.accept().await else {
                     return;
                 };
-                let body = body.clone();
+                let bodies = bodies.clone();
                 let counter = counter.clone();
                 tokio::spawn(async move {
                     // Read the request head; the flows here send no body.
@@ -39,7 +45,12 @@ impl HttpStub {
                             Ok(n) => head.extend_from_slice(&buf[..n]),
                         }
                     }
-                    counter.fetch_add(1, Ordering::SeqCst);
+                    let n = counter.fetch_add(1, Ordering::SeqCst);
+                    let body = bodies
+                        .get(n)
+                        .or_else(|| bodies.last())
+                        .cloned()
+                        .unwrap_or_default();
                     tokio::time::sleep(delay).await;
                     let response = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",

@@ -51,6 +51,8 @@ pub struct Platform {
     pub vhost: TestVhost,
     pub api_base_url: String,
     executors: Vec<flow_executor::RunningExecutor>,
+    /// What `add_executor` starts another executor with.
+    executor_config: flow_executor::ExecutorConfig,
     gateway: Option<api_gateway::RunningGateway>,
 }
 
@@ -96,23 +98,27 @@ impl Platform {
             max_connections: options.max_connections,
             connect_timeout: Duration::from_secs(5),
         };
+        let executor_config = flow_executor::ExecutorConfig {
+            http: local(),
+            database: database.clone(),
+            broker: broker.clone(),
+            instance_name: "test-executor-0".into(),
+            api_session_ttl: Duration::from_secs(3600),
+            max_steps_per_turn: 200,
+            allow_private_network: true,
+            http_max_response_bytes: 1024 * 1024,
+            history_retention: Duration::from_secs(7 * 24 * 3600),
+            alerts: options.alerts.clone(),
+            turn_concurrency: options.turn_concurrency,
+            prefetch: 512,
+            lock_timeout: options.lock_timeout,
+            retry: options.retry,
+        };
         let mut executors = Vec::new();
         for n in 0..options.executors.max(1) {
             let executor = flow_executor::start(flow_executor::ExecutorConfig {
-                http: local(),
-                database: database.clone(),
-                broker: broker.clone(),
                 instance_name: format!("test-executor-{n}"),
-                api_session_ttl: Duration::from_secs(3600),
-                max_steps_per_turn: 200,
-                allow_private_network: true,
-                http_max_response_bytes: 1024 * 1024,
-                history_retention: Duration::from_secs(7 * 24 * 3600),
-                alerts: options.alerts.clone(),
-                turn_concurrency: options.turn_concurrency,
-                prefetch: 512,
-                lock_timeout: options.lock_timeout,
-                retry: options.retry,
+                ..executor_config.clone()
             })
             .await
             .expect("executor starts");
@@ -134,6 +140,7 @@ impl Platform {
             admin,
             vhost,
             executors,
+            executor_config,
             gateway: Some(gateway),
         }
     }
@@ -243,6 +250,25 @@ impl Platform {
         if index < self.executors.len() {
             self.executors.remove(index).stop().await;
         }
+    }
+
+    /// Starts one more executor (after `stop_executor`, say); it takes the shards no one else
+    /// holds.
+    pub async fn add_executor(&mut self) {
+        let executor = flow_executor::start(flow_executor::ExecutorConfig {
+            instance_name: format!("test-executor-added-{}", self.executors.len()),
+            ..self.executor_config.clone()
+        })
+        .await
+        .expect("executor starts");
+        self.executors.push(executor);
+    }
+
+    /// The probe server (`/health`, `/ready`, `/metrics`) of a running executor.
+    pub fn executor_probe_url(&self, index: usize) -> Option<String> {
+        self.executors
+            .get(index)
+            .map(|executor| format!("http://{}", executor.probe_addr))
     }
 
     pub async fn stop(mut self) {

@@ -167,3 +167,51 @@ async fn a_generated_session_id_is_returned_and_usable() {
     assert_eq!(next["session_id"], id.as_str());
     p.stop().await;
 }
+
+#[tokio::test]
+async fn an_api_conversation_shows_as_the_integrations_last_activity() {
+    let p = Platform::start().await;
+    let i = p.demo_integration("Active", false).await;
+    let activity = || async {
+        let (status, list) = p.admin.get("/v1/integrations", e2e::BOOTSTRAP_TOKEN).await;
+        assert_eq!(status, 200, "{list}");
+        let row = list["integrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["id"] == i.id)
+            .cloned()
+            .unwrap();
+        row["last_activity_at"].clone()
+    };
+    assert!(activity().await.is_null(), "no traffic yet");
+
+    let before = chrono::Utc::now();
+    let (status, started) = p
+        .api(
+            &format!("/{}/session/", i.id),
+            &i.key,
+            &json!({"session_id": "active-1"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{started}");
+    // Written in the background, moments after the request was admitted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let seen = loop {
+        let seen = activity().await;
+        if !seen.is_null() || std::time::Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let at: chrono::DateTime<chrono::Utc> = seen
+        .as_str()
+        .unwrap_or_else(|| panic!("last_activity_at still {seen}"))
+        .parse()
+        .unwrap();
+    assert!(
+        at >= before - chrono::Duration::seconds(1),
+        "{at} is not this conversation"
+    );
+    p.stop().await;
+}

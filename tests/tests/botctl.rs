@@ -381,3 +381,78 @@ async fn api_and_connection_errors_are_one_line_on_stderr() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn dead_letters_are_listed_shown_replayed_and_discarded() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    // Replays publish: the admin gets a broker (no executor consumes here).
+    let vhost = testkit::vhost::TestVhost::create().await;
+    let h = AdminHarness::start_with_broker(Some(config::BrokerConfig {
+        url: crypto::SecretString::from(vhost.amqp_url()),
+        prefetch: 8,
+        inbound_shards: 2,
+    }))
+    .await;
+    let mut conn = AsyncPgConnection::establish(h.db.url()).await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO dead_letters (event_id, account_id, conversation_key, source_queue, \
+             exchange, routing_key, body, headers, reason, attempts, first_attempt_at, \
+             last_attempt_at) \
+         SELECT 'ev-cli', id, '1:cli', 'bot.inbound.1', 'bot.inbound', '1:cli', \
+                convert_to('{\"schema\": \"v1\", \"event_id\": \"ev-cli\"}', 'UTF8'), \
+                '{\"message_id\": \"ev-cli\"}', 'delivery limit reached (queue bot.inbound.1)', \
+                6, now(), now() FROM accounts",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let list = botctl(&h, &["dead-letters", "list"]).await;
+    assert_eq!(list.code, 0, "{}", list.err);
+    let line = list.out.lines().nth(1).unwrap_or_default().to_owned();
+    let id: i64 = line.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(
+        line.contains("dead") && line.contains("1:cli"),
+        "{}",
+        list.out
+    );
+    assert!(line.contains("delivery limit reached"), "{}", list.out);
+
+    let show = botctl(&h, &["dead-letters", "show", &id.to_string()]).await;
+    assert_eq!(show.code, 0, "{}", show.err);
+    assert!(show.out.contains("ev-cli"), "{}", show.out);
+    assert!(show.out.contains("bot.inbound.1"), "{}", show.out);
+    assert!(show.out.contains("\"schema\": \"v1\""), "{}", show.out);
+
+    let replay = botctl(&h, &["dead-letters", "replay", &id.to_string()]).await;
+    assert_eq!(replay.code, 0, "{}", replay.err);
+    assert!(
+        replay
+            .out
+            .starts_with(&format!("Replayed dead letter {id}")),
+        "{}",
+        replay.out
+    );
+
+    let discard = botctl(&h, &["dead-letters", "discard", &id.to_string()]).await;
+    assert_eq!(discard.code, 0, "{}", discard.err);
+    assert!(discard
+        .out
+        .starts_with(&format!("Discarded dead letter {id}")));
+    let refused = botctl(&h, &["dead-letters", "replay", &id.to_string()]).await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.err.contains("discarded"), "{}", refused.err);
+
+    let json = botctl(
+        &h,
+        &["--json", "dead-letters", "list", "--status", "discarded"],
+    )
+    .await;
+    assert_eq!(json.code, 0, "{}", json.err);
+    let listed: Value = serde_json::from_str(&json.out).unwrap();
+    assert_eq!(listed["dead_letters"][0]["id"], id);
+    assert_eq!(listed["dead_letters"][0]["status"], "discarded");
+    let empty = botctl(&h, &["dead-letters", "list", "--status", "dead"]).await;
+    assert_eq!(empty.out, "No dead letters.\n");
+    h.stop().await;
+}

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Graph API errors that change what the sender does, end to end: a refused token (190) is
 //! exchanged and stored, and the reply still arrives; a message outside the 24-hour window
-//! (131047) is replaced by the integration's template.
+//! (131047) is replaced by the integration's template, whether Meta refuses it at once or
+//! reports it later in a `failed` status.
 
 use e2e::{WhatsappPlatform, WhatsappSetup};
 use meta_emulator::api::{FaultSpec, Settings, UserMessage};
@@ -127,5 +128,77 @@ async fn outside_the_window_the_template_goes_instead() {
         chat.bot_says(1).await,
         ["buttons: Hi Ann! What would you like to do? [Order a pizza|Opening hours|Talk to us]"]
     );
+    wp.stop().await;
+}
+
+#[tokio::test]
+async fn a_131047_reported_later_in_a_status_sends_the_template_once() {
+    let wp = WhatsappPlatform::start().await;
+    let shop = wp
+        .demo_integration(
+            "Pizza",
+            WhatsappSetup {
+                template: Some(("order_follow_up".into(), "en_US".into())),
+                ..WhatsappSetup::default()
+            },
+        )
+        .await;
+    wp.emulator
+        .configure(
+            Some(&shop.phone_number_id),
+            Settings {
+                enforce_window: Some(true),
+                // Meta's usual way: accept the send, then report it failed with 131047.
+                window_failure: Some("async".into()),
+                ..Settings::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut chat = wp.chat(&shop, USER);
+    let written = chrono::Utc::now().timestamp() - 25 * 3600;
+    chat.send(UserMessage {
+        timestamp: Some(written),
+        ..user_text(&shop.phone_number_id, USER, "hi")
+    })
+    .await;
+    // Both replies are accepted, both are reported failed; the template follows once.
+    assert_eq!(
+        chat.bot_says(3).await,
+        [
+            "text: Welcome to Demo Pizza! 🍕",
+            "text: What's your name?",
+            "template: order_follow_up (en_US)"
+        ]
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let statuses = wp.outbound_statuses(shop.id).await;
+        if statuses.iter().filter(|s| *s == "failed").count() == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both failures recorded: {statuses:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The user's reply opens a new window and continues the bot. Its answer goes through the
+    // same sender lane after the second failure's request: had that sent the template again,
+    // it would arrive before this answer.
+    chat.user_says("Ann").await;
+    assert_eq!(
+        chat.bot_says(1).await,
+        ["buttons: Hi Ann! What would you like to do? [Order a pizza|Opening hours|Talk to us]"]
+    );
+    let templates = wp
+        .emulator
+        .requests(Some(&shop.phone_number_id), None)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.body["type"] == "template" && r.status == 200)
+        .count();
+    assert_eq!(templates, 1, "the template went once");
     wp.stop().await;
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use common::json_schema::validate;
 use common::{committed_schema, examples, proto_v1};
 use contracts::v1::{
-    decode, encode, BotMessage, Contract, InboundEvent, OutboundWhatsapp, TurnReply,
+    decode, encode, BotMessage, Contract, InboundEvent, OutboundWhatsapp, TurnReply, WindowFallback,
 };
 
 /// Checks each example of `T` and returns them decoded.
@@ -105,12 +105,26 @@ fn outbound_whatsapp_examples() {
 }
 
 #[test]
+fn window_fallback_examples() {
+    let requests = check_examples::<WindowFallback>();
+    assert!(requests
+        .iter()
+        .all(|r| r.event_id == WindowFallback::event_id_for(&r.failed_batch)));
+    // Never mistaken for a batch on the shared queue.
+    for (file, json) in examples(WindowFallback::NAME) {
+        let bytes = serde_json::to_vec(&json).unwrap();
+        assert!(decode::<OutboundWhatsapp>(&bytes).is_err(), "{file}");
+    }
+}
+
+#[test]
 fn every_example_belongs_to_a_contract() {
     let known = [
         InboundEvent::NAME,
         BotMessage::NAME,
         TurnReply::NAME,
         OutboundWhatsapp::NAME,
+        WindowFallback::NAME,
     ];
     for entry in std::fs::read_dir(proto_v1().join("examples")).unwrap() {
         let file = entry.unwrap().file_name().into_string().unwrap();

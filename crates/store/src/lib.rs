@@ -10,8 +10,10 @@ mod error;
 pub mod schema;
 
 pub mod accounts;
+pub mod activity;
 pub mod alerts;
 pub mod bots;
+pub mod dead_letters;
 pub mod idempotency;
 pub mod integrations;
 pub mod sender;

@@ -90,6 +90,8 @@ pub struct OutboundMessage {
     pub integration_id: i64,
     pub conversation_key: Option<String>,
     pub recipient: Option<String>,
+    /// The outbound batch the sender sent it in (unknown for rows a status created).
+    pub batch_event_id: Option<String>,
     pub status: MessageStatus,
     pub errors: Option<Value>,
     pub status_at: Option<DateTime<Utc>>,
@@ -107,6 +109,8 @@ struct OutboundRow {
     conversation_key: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     recipient: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    batch_event_id: Option<String>,
     #[diesel(sql_type = Text)]
     status: String,
     #[diesel(sql_type = Nullable<Jsonb>)]
@@ -230,16 +234,19 @@ impl Store {
         wamid: &str,
         conversation_key: &str,
         recipient: &str,
+        batch_event_id: &str,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         diesel::sql_query(
-            "INSERT INTO outbound_messages \
-                 (wamid, integration_id, conversation_key, recipient, status, status_rank) \
-             VALUES ($1, $2, $3, $4, 'accepted', 0) \
+            "INSERT INTO outbound_messages (wamid, integration_id, conversation_key, recipient, \
+                                            batch_event_id, status, status_rank) \
+             VALUES ($1, $2, $3, $4, $5, 'accepted', 0) \
              ON CONFLICT (wamid) DO UPDATE SET \
                  conversation_key = COALESCE(outbound_messages.conversation_key, \
                                              EXCLUDED.conversation_key), \
                  recipient = COALESCE(outbound_messages.recipient, EXCLUDED.recipient), \
+                 batch_event_id = COALESCE(outbound_messages.batch_event_id, \
+                                           EXCLUDED.batch_event_id), \
                  updated_at = now() \
              WHERE outbound_messages.integration_id = EXCLUDED.integration_id",
         )
@@ -247,6 +254,7 @@ impl Store {
         .bind::<BigInt, _>(integration.get())
         .bind::<Text, _>(conversation_key)
         .bind::<Text, _>(recipient)
+        .bind::<Text, _>(batch_event_id)
         .execute(&mut conn)
         .await?;
         Ok(())
@@ -303,7 +311,8 @@ impl Store {
     ) -> Result<Option<OutboundMessage>, StoreError> {
         let mut conn = self.conn().await?;
         let row: Option<OutboundRow> = diesel::sql_query(
-            "SELECT wamid, integration_id, conversation_key, recipient, status, errors, \
+            "SELECT wamid, integration_id, conversation_key, recipient, batch_event_id, status, \
+                    errors, \
                     status_at, created_at, updated_at \
              FROM outbound_messages WHERE wamid = $1",
         )
@@ -324,6 +333,7 @@ impl Store {
                 integration_id: row.integration_id,
                 conversation_key: row.conversation_key,
                 recipient: row.recipient,
+                batch_event_id: row.batch_event_id,
                 errors: row.errors,
                 status_at: row.status_at,
                 created_at: row.created_at,

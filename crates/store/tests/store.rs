@@ -77,6 +77,7 @@ async fn migrations_apply_to_an_empty_database_and_match_the_schema() {
             "api_integrations",
             "bot_versions",
             "bots",
+            "dead_letters",
             "idempotency_keys",
             "integrations",
             "operator_tokens",

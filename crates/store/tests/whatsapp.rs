@@ -94,7 +94,13 @@ async fn statuses_move_forward_only_and_unknown_messages_are_recorded() {
     let (first, second) = integrations(&store).await;
 
     store
-        .record_outbound_message(first, "wamid.A", "1:111:15551234567", "15551234567")
+        .record_outbound_message(
+            first,
+            "wamid.A",
+            "1:111:15551234567",
+            "15551234567",
+            "ev:out",
+        )
         .await
         .unwrap();
     let accepted = store.outbound_message("wamid.A").await.unwrap().unwrap();
@@ -141,12 +147,19 @@ async fn statuses_move_forward_only_and_unknown_messages_are_recorded() {
 
     // The sender's record arriving after the status keeps the status and fills the key in.
     store
-        .record_outbound_message(first, "wamid.B", "1:111:15551234567", "15551234567")
+        .record_outbound_message(
+            first,
+            "wamid.B",
+            "1:111:15551234567",
+            "15551234567",
+            "ev:out",
+        )
         .await
         .unwrap();
     let b = store.outbound_message("wamid.B").await.unwrap().unwrap();
     assert_eq!(b.status, MessageStatus::Failed);
     assert_eq!(b.conversation_key.as_deref(), Some("1:111:15551234567"));
+    assert_eq!(b.batch_event_id.as_deref(), Some("ev:out"));
 
     // Another integration cannot move a message that is not its own.
     let changed = store

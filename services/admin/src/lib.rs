@@ -19,7 +19,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 pub use crate::config::{AdminConfig, DEFAULT_PORT};
 use crate::error::{extractors, ApiError};
 pub use crate::routes::integrations::secret_aad;
-use crate::routes::{accounts, bots, health, integrations, whatsapp_start};
+use crate::routes::{accounts, bots, dead_letters, health, integrations, whatsapp_start};
 use crate::state::{AppState, InboundLink};
 
 #[derive(Debug, thiserror::Error)]
@@ -207,7 +207,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .route(
                 "/integrations/{integration_id}/whatsapp/start",
                 web::post().to(whatsapp_start::start_whatsapp),
-            ),
+            )
+            .configure(dead_letters::routes),
     )
     .default_service(web::to(not_found));
 }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{accounts, bots, health, integrations, whatsapp_start};
+use crate::routes::{accounts, bots, dead_letters, health, integrations, whatsapp_start};
 
 struct BearerAuth;
 
@@ -40,6 +40,9 @@ impl Modify for BearerAuth {
         integrations::get_integration, integrations::update_integration,
         integrations::delete_integration, integrations::activate, integrations::deactivate,
         whatsapp_start::start_whatsapp,
+        dead_letters::list_dead_letters, dead_letters::get_dead_letter,
+        dead_letters::replay_dead_letter, dead_letters::discard_dead_letter,
+        dead_letters::delete_dead_letter,
     ),
     components(schemas(ErrorBody, ErrorDetail))
 )]

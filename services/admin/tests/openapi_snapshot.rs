@@ -36,6 +36,10 @@ fn every_route_is_documented() {
         ),
         ("/v1/integrations/{integration_id}/activate", vec!["post"]),
         ("/v1/integrations/{integration_id}/deactivate", vec!["post"]),
+        ("/v1/dead-letters", vec!["get"]),
+        ("/v1/dead-letters/{dead_letter_id}", vec!["get", "delete"]),
+        ("/v1/dead-letters/{dead_letter_id}/replay", vec!["post"]),
+        ("/v1/dead-letters/{dead_letter_id}/discard", vec!["post"]),
     ] {
         for method in methods {
             assert!(

@@ -82,6 +82,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         reply_queue,
         limiter: RateLimiter::default(),
         access: access_cache::AccessCache::new(std::time::Duration::from_secs(1)),
+        activity: store::activity::ActivityThrottle::new(std::time::Duration::from_secs(1)),
         reply_deadline: config.reply_deadline,
         max_body_bytes: config.max_body_bytes,
     });

@@ -32,6 +32,8 @@ pub struct GatewayState {
     pub reply_queue: String,
     pub limiter: RateLimiter,
     pub access: crate::access_cache::AccessCache,
+    /// `last_activity_at` of integrations whose requests were admitted, at most once a second.
+    pub activity: store::activity::ActivityThrottle,
     pub reply_deadline: Duration,
     pub max_body_bytes: usize,
 }
@@ -198,6 +200,8 @@ async fn admit(state: &GatewayState, req: &HttpRequest, raw: &str) -> Result<Adm
         )
         .with_retry_after(seconds.max(1)));
     }
+    // In the background: the request does not wait on an informational write.
+    state.activity.touch_in_background(&state.store, id);
     Ok(Admitted {
         id,
         variable_injection: access.variable_injection,

@@ -43,6 +43,35 @@ pub enum Command {
     /// Connect published bots to WhatsApp or to the REST API.
     #[command(subcommand)]
     Integrations(IntegrationsCommand),
+    /// Messages the platform gave up on: list, show, replay or discard them.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
+}
+
+#[derive(Subcommand)]
+pub enum DeadLettersCommand {
+    /// List dead letters, newest first.
+    List {
+        /// Only this status: dead, replayed or discarded.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this integration's letters.
+        #[arg(long)]
+        integration: Option<i64>,
+        /// Page size (1 to 200).
+        #[arg(long)]
+        limit: Option<i64>,
+        /// Only letters with a smaller id (the next page of a list).
+        #[arg(long)]
+        before: Option<i64>,
+    },
+    /// Show a dead letter with its message.
+    Show { id: i64 },
+    /// Publish the letter's message again, to where it was first published (an event back to
+    /// its conversation's shard). Safe to repeat: an event that already ran is not run again.
+    Replay { id: i64 },
+    /// Give the letter up for good: it can no longer be replayed.
+    Discard { id: i64 },
 }
 
 #[derive(Subcommand)]

@@ -10,6 +10,7 @@
 //! bookkeeping.
 
 mod config;
+pub mod dead_letters;
 mod delivery;
 mod http_call;
 mod outputs;
@@ -115,6 +116,11 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
             }
         });
     }
+    tasks.spawn(dead_letters::drain(
+        broker.clone(),
+        store.clone(),
+        watcher.clone(),
+    ));
     tasks.spawn(sweeper(
         store.clone(),
         config.history_retention,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use broker::dead_letter::GivenUp;
 use broker::Ack;
-use contracts::v1::OutboundWhatsapp;
+use contracts::v1::{DecodeError, FallbackTemplate, OutboundWhatsapp, WindowFallback};
 use graph_client::payload::{recipient_id, template};
 use graph_client::{ErrorClass, GraphClient, GraphError, SentMessage, PAIR_RATE_LIMIT_CODE};
 use serde_json::Value;
@@ -21,12 +21,67 @@ use store::sender::BatchOutcome;
 use store::{FailureClass, Store, StoreError};
 use tokio::sync::watch;
 
-use crate::activity::Activity;
 use crate::alerts::{AlertKind, AlertSink};
 use crate::pacing::Pacer;
 use crate::render::render;
 use crate::retry::{random_jitter, RetryPolicy};
 use crate::tokens::{Credentials, TokenError, Tokens};
+
+/// What the sender is asked to do; both arrive on `sender.whatsapp`.
+pub enum Work {
+    /// Send a turn's batch.
+    Batch(OutboundWhatsapp),
+    /// Meta accepted a message of `failed_batch`, then reported it `failed` with 131047
+    /// (outside the 24-hour window): send the fallback template, as for a synchronous 131047.
+    /// `request` is the request as a batch without messages: its lane, recipient and progress.
+    WindowClosed {
+        request: OutboundWhatsapp,
+        failed_batch: String,
+        failed_message_id: String,
+    },
+}
+
+impl Work {
+    /// A v1 `OutboundWhatsapp`, else a v1 `WindowFallback` (whose shape no batch has).
+    pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        match contracts::v1::decode::<OutboundWhatsapp>(body) {
+            Ok(batch) => Ok(Work::Batch(batch)),
+            Err(not_a_batch) => match contracts::v1::decode::<WindowFallback>(body) {
+                Ok(fallback) => Ok(Work::WindowClosed {
+                    request: OutboundWhatsapp {
+                        schema: fallback.schema,
+                        event_id: fallback.event_id,
+                        integration_id: fallback.integration_id,
+                        conversation_key: fallback.conversation_key,
+                        phone_number_id: fallback.phone_number_id,
+                        to: fallback.to,
+                        reply_to_message_id: None,
+                        messages: Vec::new(),
+                        fallback_template: None,
+                        template: None,
+                        sequence: 0,
+                    },
+                    failed_batch: fallback.failed_batch,
+                    failed_message_id: fallback.failed_message_id,
+                }),
+                Err(_) => Err(not_a_batch),
+            },
+        }
+    }
+
+    /// The batch to send (for a fallback request, the request as a batch).
+    pub fn batch(&self) -> &OutboundWhatsapp {
+        match self {
+            Work::Batch(batch) | Work::WindowClosed { request: batch, .. } => batch,
+        }
+    }
+}
+
+/// The batch a fallback request is about, and its failed message.
+struct ClosedWindow<'a> {
+    failed_batch: &'a str,
+    failed_message_id: &'a str,
+}
 
 /// Everything batches share.
 pub struct Context {
@@ -36,7 +91,7 @@ pub struct Context {
     pub pacer: Pacer,
     pub retry: RetryPolicy,
     pub alerts: Arc<dyn AlertSink>,
-    pub activity: Activity,
+    pub activity: store::activity::ActivityThrottle,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -85,8 +140,19 @@ pub enum Settle {
 
 impl Context {
     /// Sends a batch (or recognises it as sent) and says how to settle its delivery.
-    pub async fn handle(&self, batch: &OutboundWhatsapp) -> Settle {
-        match self.send_batch(batch).await {
+    pub async fn handle(&self, work: &Work) -> Settle {
+        let closed = match work {
+            Work::Batch(_) => None,
+            Work::WindowClosed {
+                failed_batch,
+                failed_message_id,
+                ..
+            } => Some(ClosedWindow {
+                failed_batch,
+                failed_message_id,
+            }),
+        };
+        match self.send_batch(work.batch(), closed).await {
             Ok(()) => Settle::Ack(Ack::Ack),
             Err(Stop::Shutdown) => {
                 tracing::info!("stopping: the batch goes back to the queue");
@@ -100,7 +166,11 @@ impl Context {
         }
     }
 
-    async fn send_batch(&self, batch: &OutboundWhatsapp) -> Result<(), Stop> {
+    async fn send_batch(
+        &self,
+        batch: &OutboundWhatsapp,
+        closed: Option<ClosedWindow<'_>>,
+    ) -> Result<(), Stop> {
         let id = batch.integration_id;
         let progress = self
             .durably("reading batch progress", || {
@@ -153,6 +223,19 @@ impl Context {
             credentials,
             refreshed: false,
         };
+        if let Some(closed) = closed {
+            let configured = details
+                .template_name
+                .clone()
+                .zip(details.template_language.clone())
+                .map(|(name, language_code)| FallbackTemplate {
+                    name,
+                    language_code,
+                });
+            return self
+                .fall_back_later(&mut sending, &closed, configured.as_ref())
+                .await;
+        }
         if done == 0 {
             if let Some(message_id) = &batch.reply_to_message_id {
                 match self.call(&mut sending, Call::MarkRead(message_id)).await {
@@ -191,7 +274,9 @@ impl Context {
             return match failure {
                 CallFailure::Shutdown => Err(Stop::Shutdown),
                 CallFailure::OutsideWindow(error) => {
-                    self.fall_back(&mut sending, index, &error).await
+                    let template = batch.fallback_template.as_ref();
+                    self.fall_back(&mut sending, index, template, &error.to_string())
+                        .await
                 }
                 CallFailure::Token(reason) => {
                     self.give_up(batch, index, AlertKind::TokenFailure, reason)
@@ -224,16 +309,56 @@ impl Context {
         Ok(())
     }
 
-    /// Meta refused a message outside the 24-hour window: the fallback template goes instead
-    /// of the rest of the batch (once), or the batch is given up when there is none.
+    /// Meta reported, after accepting it, that a message of an earlier batch is outside the
+    /// 24-hour window: the same fallback as for a refused send, unless that batch already fell
+    /// back (a later message of it was refused at once), with the integration's template.
+    async fn fall_back_later(
+        &self,
+        sending: &mut Sending<'_>,
+        closed: &ClosedWindow<'_>,
+        configured: Option<&FallbackTemplate>,
+    ) -> Result<(), Stop> {
+        let batch = sending.batch;
+        let failed = self
+            .durably("reading batch progress", || {
+                self.store.batch_progress(closed.failed_batch)
+            })
+            .await?;
+        if failed.and_then(|p| p.outcome) == Some(BatchOutcome::Fallback) {
+            tracing::info!(
+                failed_batch = closed.failed_batch,
+                "the batch already fell back to the template"
+            );
+            return self
+                .durably("saving batch progress", || {
+                    self.store.save_batch_progress(
+                        batch.integration_id,
+                        &batch.event_id,
+                        0,
+                        Some(BatchOutcome::Sent),
+                    )
+                })
+                .await;
+        }
+        let reason = format!(
+            "Meta reported message {} failed: outside the 24-hour window (131047)",
+            closed.failed_message_id
+        );
+        self.fall_back(sending, 0, configured, &reason).await
+    }
+
+    /// Meta refused a message outside the 24-hour window (at once, or later in a status): the
+    /// fallback template goes instead of the rest of the batch (once), or the batch is given
+    /// up with an alert when there is none.
     async fn fall_back(
         &self,
         sending: &mut Sending<'_>,
         index: usize,
-        error: &GraphError,
+        fallback: Option<&FallbackTemplate>,
+        error: &str,
     ) -> Result<(), Stop> {
         let batch = sending.batch;
-        let Some(fallback) = &batch.fallback_template else {
+        let Some(fallback) = fallback else {
             let detail =
                 format!("outside the 24-hour window and no template is configured: {error}");
             return self
@@ -279,6 +404,7 @@ impl Context {
                     &sent.wamid,
                     batch.conversation_key.as_str(),
                     recipient_id(&batch.to),
+                    &batch.event_id,
                 )
             })
             .await?;
@@ -447,7 +573,9 @@ impl Context {
                         ));
                     }
                 }
-                (_, FailureClass::Permanent) => return Err(give_up(error.to_string(), attempts + 1)),
+                (_, FailureClass::Permanent) => {
+                    return Err(give_up(error.to_string(), attempts + 1))
+                }
             }
             tracing::warn!(%error, what, retry_in_ms = delay.as_millis() as u64, "database failed; retrying");
             if !self.pause(delay).await {

@@ -1,7 +1,7 @@
 //! The sender: the only place that calls the Graph API (docs/sender.md).
 //!
 //! It consumes `sender.whatsapp` (a single-active-consumer quorum queue bound to
-//! `bot.outbound` with key `whatsapp`), renders each [`OutboundWhatsapp`] batch into Graph API
+//! `bot.outbound` with key `whatsapp`), renders each [`contracts::v1::OutboundWhatsapp`] batch into Graph API
 //! payloads ([`render`]), marks the inbound message read, and sends the payloads in order,
 //! paced per phone number, retrying throttling and server errors with backoff, falling back
 //! to the integration's template outside the 24-hour window, refreshing a refused token, and
@@ -9,7 +9,6 @@
 //! different conversations are sent concurrently; a conversation's batches one after another
 //! (per-conversation lanes of the broker's consumer, `broker::LaneKey`).
 
-mod activity;
 pub mod alerts;
 mod batch;
 mod config;
@@ -24,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use broker::{Broker, ConsumeOptions, Delivery, LaneKey};
-use contracts::v1::OutboundWhatsapp;
 use graph_client::{ClientOptions, GraphClient};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -115,7 +113,7 @@ async fn start_inner(
         pacer: pacing::Pacer::new(config.rate_per_second),
         retry: config.retry,
         alerts,
-        activity: activity::Activity::new(config.activity_interval),
+        activity: store::activity::ActivityThrottle::new(config.activity_interval),
         shutdown: watcher.clone(),
     });
     let mut tasks = JoinSet::new();
@@ -181,11 +179,11 @@ async fn consume(
         let context = context.clone();
         let publisher = publisher.clone();
         async move {
-            let batch = match contracts::v1::decode::<OutboundWhatsapp>(&delivery.body) {
-                Ok(batch) => batch,
+            let work = match batch::Work::decode(&delivery.body) {
+                Ok(work) => work,
                 Err(error) => {
                     let given_up = broker::dead_letter::GivenUp {
-                        reason: format!("undecodable outbound batch: {error}"),
+                        reason: format!("undecodable outbound message: {error}"),
                         attempts: 1,
                         first_attempt_at: chrono::Utc::now(),
                     };
@@ -193,6 +191,7 @@ async fn consume(
                     return broker::dead_letter::set_aside(&publisher, &delivery, &given_up).await;
                 }
             };
+            let batch = work.batch();
             let span = tracing::info_span!(
                 "send_batch",
                 event_id = %batch.event_id,
@@ -202,7 +201,7 @@ async fn consume(
             );
             telemetry::set_parent_from(&span, &broker::trace::HeaderExtractor(&delivery.headers));
             async move {
-                match context.handle(&batch).await {
+                match context.handle(&work).await {
                     batch::Settle::Ack(ack) => ack,
                     batch::Settle::DeadLetter(given_up) => {
                         broker::dead_letter::set_aside(&publisher, &delivery, &given_up).await

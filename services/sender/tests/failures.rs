@@ -274,3 +274,93 @@ async fn stopping_mid_backoff_hands_the_batch_back_and_the_next_sender_resumes_i
     );
     harness.stop().await;
 }
+
+/// A fallback request for `failed_batch` of `integration`, as whatsapp-ingress publishes it for
+/// a 131047 that Meta reported later in a `failed` status.
+fn window_fallback(
+    integration: &common::TestIntegration,
+    failed_batch: &str,
+) -> contracts::v1::WindowFallback {
+    let sample = batch(integration, failed_batch, vec![]);
+    contracts::v1::WindowFallback {
+        schema: contracts::v1::SchemaVersion::V1,
+        event_id: contracts::v1::WindowFallback::event_id_for(failed_batch),
+        integration_id: integration.id,
+        conversation_key: sample.conversation_key,
+        phone_number_id: sample.phone_number_id,
+        to: sample.to,
+        failed_batch: failed_batch.into(),
+        failed_message_id: "wamid.failed-later".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_131047_reported_later_sends_the_integrations_template_once_per_batch() {
+    let harness = Harness::start().await;
+    let template = contracts::v1::FallbackTemplate {
+        name: "hello_world".into(),
+        language_code: "en_US".into(),
+    };
+    let integration = harness
+        .integration_with("200009", None, Some(&template))
+        .await;
+    harness
+        .publish(&batch(&integration, "wamid.L:out", vec![text("hi")]))
+        .await;
+    assert_eq!(harness.outcome("wamid.L:out").await, BatchOutcome::Sent);
+
+    // Two failed messages of the batch, or one webhook delivered twice: two requests.
+    let request = contracts::v1::encode(&window_fallback(&integration, "wamid.L:out")).unwrap();
+    harness.publish_raw(&request).await;
+    harness.publish_raw(&request).await;
+    // The conversation's next batch is sent after both (one lane per conversation).
+    harness
+        .publish(&batch(&integration, "wamid.M:out", vec![text("next")]))
+        .await;
+    assert_eq!(harness.outcome("wamid.M:out").await, BatchOutcome::Sent);
+    assert_eq!(
+        harness.outcome("wamid.L:out:fallback").await,
+        BatchOutcome::Fallback
+    );
+    let sent = harness.conversation("200009", USER).await;
+    let kinds: Vec<&str> = sent.iter().map(|m| m.message_type.as_str()).collect();
+    assert_eq!(kinds, ["text", "template", "text"], "{sent:#?}");
+    assert_eq!(sent[1].message["template"]["name"], "hello_world");
+
+    // A batch that already fell back at once (a later message refused with 131047) gets no
+    // second template.
+    harness
+        .store
+        .save_batch_progress(
+            integration.id,
+            "wamid.P:out",
+            0,
+            Some(BatchOutcome::Fallback),
+        )
+        .await
+        .unwrap();
+    harness
+        .publish_raw(&contracts::v1::encode(&window_fallback(&integration, "wamid.P:out")).unwrap())
+        .await;
+    assert_eq!(
+        harness.outcome("wamid.P:out:fallback").await,
+        BatchOutcome::Sent
+    );
+    assert_eq!(harness.conversation("200009", USER).await.len(), 3);
+    assert!(harness.alerts.all().is_empty());
+
+    // Without a template: given up with an alert, as for a refused send.
+    let bare = harness.integration("200010").await;
+    harness
+        .publish_raw(&contracts::v1::encode(&window_fallback(&bare, "wamid.B:out")).unwrap())
+        .await;
+    assert_eq!(
+        harness.outcome("wamid.B:out:fallback").await,
+        BatchOutcome::Failed
+    );
+    let alerts = harness.alerts.all();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].1, AlertKind::SendFailed);
+    assert!(alerts[0].2.contains("24-hour window"), "{}", alerts[0].2);
+    harness.stop().await;
+}

@@ -19,6 +19,7 @@ pub mod process;
 pub mod publish;
 mod throttle;
 mod webhook;
+mod window;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,9 +34,10 @@ use tokio::sync::watch;
 pub use crate::config::{IngressConfig, DEFAULT_PORT};
 use crate::error::ApiError;
 use crate::integrations::IntegrationCache;
-use crate::throttle::{ActivityThrottle, RefusalCounter};
+use crate::throttle::RefusalCounter;
 pub use crate::webhook::MAX_BODY_BYTES;
 use crate::webhook::{receive, verify, AppState};
+use store::activity::ActivityThrottle;
 
 /// At most one bad-signature receipt per integration per this interval (with a count).
 const REFUSAL_RECEIPT_INTERVAL: Duration = Duration::from_secs(10);

@@ -5,7 +5,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use contracts::v1::{Channel, ConversationKey, InboundEvent, SchemaVersion, WhatsappContext};
+use contracts::v1::{
+    Channel, ConversationKey, InboundEvent, Recipient, SchemaVersion, WhatsappContext,
+};
 use contracts::IntegrationId;
 use serde_json::{json, Value};
 use store::whatsapp::{MessageStatus, NewReceipt, ReceiptKind, StatusUpdate};
@@ -16,6 +18,7 @@ use crate::payload::{
     unix_seconds, Change, ChangeValue, Contact, Entry, Envelope, Message, Status, MESSAGES_FIELD,
     WHATSAPP_OBJECT,
 };
+use crate::window::{is_window_failure, LateWindowFailure};
 
 /// The executor keeps session ids to 255 characters; a longer user key could never start one.
 const MAX_USER_KEY_LEN: usize = 255;
@@ -37,6 +40,8 @@ pub struct Plan {
     pub receipts: Vec<NewReceipt>,
     /// Integrations that received messages (their last activity is updated).
     pub active: BTreeSet<IntegrationId>,
+    /// `failed` statuses with 131047: a template fallback may be due (see `window.rs`).
+    pub window_failures: Vec<LateWindowFailure>,
 }
 
 impl Plan {
@@ -168,7 +173,7 @@ async fn plan_change(
     }
     if !value.statuses.is_empty() {
         match &target {
-            Some(target) => plan_statuses(plan, target.id, value.statuses),
+            Some(target) => plan_statuses(plan, target.id, number, value.statuses),
             None => plan.record(
                 url_id,
                 ReceiptKind::IgnoredInactive,
@@ -219,7 +224,12 @@ async fn plan_change(
     Ok(())
 }
 
-fn plan_statuses(plan: &mut Plan, integration: IntegrationId, statuses: Vec<Value>) {
+fn plan_statuses(
+    plan: &mut Plan,
+    integration: IntegrationId,
+    phone_number_id: &str,
+    statuses: Vec<Value>,
+) {
     for raw in statuses {
         let status: Status = match serde_json::from_value(raw) {
             Ok(status) => status,
@@ -237,6 +247,21 @@ fn plan_statuses(plan: &mut Plan, integration: IntegrationId, statuses: Vec<Valu
             continue;
         };
         let seconds = unix_seconds(status.timestamp.as_ref());
+        let to = match (&status.recipient_id, &status.recipient_user_id) {
+            (Some(wa_id), _) => Some(Recipient::WaId(wa_id.clone())),
+            (None, Some(user_id)) => Some(Recipient::UserId(user_id.clone())),
+            (None, None) => None,
+        };
+        if let (MessageStatus::Failed, Some(to)) = (state, to) {
+            if is_window_failure(status.errors.as_ref()) {
+                plan.window_failures.push(LateWindowFailure {
+                    integration_id: integration,
+                    phone_number_id: phone_number_id.to_owned(),
+                    wamid: status.id.clone(),
+                    to,
+                });
+            }
+        }
         plan.statuses.push(StatusUpdate {
             wamid: status.id,
             integration_id: integration,

@@ -1,5 +1,5 @@
-//! In-memory throttles: how often refused signatures are written down, and how often an
-//! integration's last activity is updated. Per process; each replica throttles on its own.
+//! How often refused signatures are written down (in memory, per process; each replica
+//! throttles on its own). Last activity is throttled by `store::activity::ActivityThrottle`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -46,36 +46,6 @@ impl RefusalCounter {
     }
 }
 
-/// Says whether an integration's last activity should be written now (at most once per
-/// `every`): the admin list shows minutes, not milliseconds.
-pub struct ActivityThrottle {
-    every: Duration,
-    last: Mutex<HashMap<IntegrationId, Instant>>,
-}
-
-impl ActivityThrottle {
-    pub fn new(every: Duration) -> Self {
-        ActivityThrottle {
-            every,
-            last: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn due(&self, integration: IntegrationId) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last.len() >= MAX_TRACKED && !last.contains_key(&integration) {
-            last.clear();
-        }
-        match last.get(&integration) {
-            Some(at) if at.elapsed() < self.every => false,
-            _ => {
-                last.insert(integration, Instant::now());
-                true
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,13 +64,5 @@ mod tests {
         let immediate = RefusalCounter::new(Duration::ZERO);
         assert_eq!(immediate.note(id(1)), Some(1));
         assert_eq!(immediate.note(id(1)), Some(1));
-    }
-
-    #[test]
-    fn activity_is_due_once_per_interval() {
-        let throttle = ActivityThrottle::new(Duration::from_secs(3600));
-        assert!(throttle.due(id(1)));
-        assert!(!throttle.due(id(1)));
-        assert!(throttle.due(id(2)));
     }
 }

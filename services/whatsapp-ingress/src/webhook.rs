@@ -21,7 +21,9 @@ use crate::integrations::{IntegrationCache, LookupError, WhatsappIntegration};
 use crate::payload::{Envelope, EnvelopeError};
 use crate::process;
 use crate::publish;
-use crate::throttle::{ActivityThrottle, RefusalCounter};
+use crate::throttle::RefusalCounter;
+use crate::window;
+use store::activity::ActivityThrottle;
 
 /// Meta: "Webhook payloads can be up to 3 MB". One byte more is refused with 413.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -149,6 +151,7 @@ async fn accept(
         statuses: updates,
         receipts: recorded,
         active,
+        window_failures,
     } = plan;
     let (events, statuses, receipts) = (planned.len(), updates.len(), recorded.len());
     let store_work = async {
@@ -170,12 +173,9 @@ async fn accept(
         tracing::error!(integration = %integration.id, %error, "statuses or receipts not stored; answering 503");
         return Err(http::unavailable("the database"));
     }
+    request_window_fallbacks(state, integration.id, &window_failures).await?;
     for id in &active {
-        if state.activity.due(*id) {
-            if let Err(error) = state.store.touch_integration_activity(*id).await {
-                tracing::warn!(integration = %id, %error, "last activity not updated");
-            }
-        }
+        state.activity.touch(&state.store, *id).await;
     }
     tracing::info!(integration = %integration.id, events, statuses, receipts, "webhook accepted");
     Ok(HttpResponse::Ok().json(json!({
@@ -183,6 +183,40 @@ async fn accept(
         "statuses": statuses,
         "recorded": receipts,
     })))
+}
+
+/// Asks the sender for the template fallback of batches whose messages Meta reported failed
+/// with 131047 (see `window.rs`); 503 when that cannot be done now (Meta delivers the webhook
+/// again, and asking again is harmless).
+async fn request_window_fallbacks(
+    state: &AppState,
+    integration: IntegrationId,
+    failures: &[window::LateWindowFailure],
+) -> Result<(), ApiError> {
+    let mut requests = Vec::new();
+    for failure in failures {
+        match window::request_for(&state.store, failure).await {
+            Ok(Some(request)) => requests.push(request),
+            Ok(None) => {
+                tracing::info!(wamid = %failure.wamid, "131047 for a message the platform did not send; recorded only")
+            }
+            Err(error) => {
+                tracing::error!(%integration, %error, "window failure not resolved; answering 503");
+                return Err(http::unavailable("the database"));
+            }
+        }
+    }
+    window::publish_requests(
+        &state.publisher,
+        &state.runtime,
+        requests,
+        state.publish_timeout,
+    )
+    .await
+    .map_err(|error| {
+        tracing::error!(%integration, %error, "template fallback not requested; answering 503");
+        http::unavailable("the message broker")
+    })
 }
 
 /// The integration named in the path; `None` for a malformed id, an unknown id or an API

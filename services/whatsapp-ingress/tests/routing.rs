@@ -302,6 +302,7 @@ async fn statuses_move_forward_only_and_start_no_turn() {
             "wamid.xyzxyz",
             "1:1122334455667:972987654321",
             "972987654321",
+            "event-1:out",
         )
         .await
         .unwrap();

@@ -13,6 +13,7 @@
 //! |---|---|
 //! | [`InboundEvent`] | api-gateway, whatsapp-ingress → `bot.inbound` (conversation key) → flow-executor |
 //! | [`OutboundWhatsapp`] | flow-executor → `bot.outbound` (`whatsapp`) → sender |
+//! | [`WindowFallback`] | whatsapp-ingress → `bot.outbound` (`whatsapp`) → sender |
 //! | [`TurnReply`] | flow-executor / sender → the gateway replica's reply queue → api-gateway |
 //! | [`BotMessage`] | inside the two above: a bot's message exactly as the API manual shows it |
 
@@ -20,6 +21,7 @@ mod inbound;
 mod message;
 mod outbound;
 mod reply;
+mod window_fallback;
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -34,6 +36,7 @@ pub use outbound::{FallbackTemplate, OutboundWhatsapp, Recipient};
 pub use reply::{
     error_codes, ErrorBody, ErrorDetail, ErrorDetails, SessionResponse, TurnReply, TurnReplyBody,
 };
+pub use window_fallback::WindowFallback;
 
 /// The `schema` field of every v1 message; it serialises as `"v1"` and accepts nothing else.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -69,6 +72,9 @@ impl Contract for TurnReply {
 }
 impl Contract for OutboundWhatsapp {
     const NAME: &'static str = "outbound_whatsapp";
+}
+impl Contract for WindowFallback {
+    const NAME: &'static str = "window_fallback";
 }
 
 /// The JSON Schema of a contract, as committed under `proto/v1/`.
@@ -108,6 +114,7 @@ pub fn schemas() -> Vec<ContractSchema> {
         ContractSchema::of::<BotMessage>(),
         ContractSchema::of::<TurnReply>(),
         ContractSchema::of::<OutboundWhatsapp>(),
+        ContractSchema::of::<WindowFallback>(),
     ]
 }
 

@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod bots;
+pub mod dead_letters;
 pub mod health;
 pub mod integrations;
 mod integrations_dto;

@@ -2,5 +2,6 @@
 
 pub mod account;
 pub mod bots;
+pub mod dead_letters;
 pub mod integrations;
 mod integrations_show;

@@ -1,0 +1,2 @@
+ALTER TABLE outbound_messages DROP COLUMN batch_event_id;
+DROP TABLE dead_letters;
