@@ -116,7 +116,15 @@ export function BotPage({ id }: { id: number }) {
       )}
       <details className="card">
         <summary>Edit the draft as JSON</summary>
-        <DraftEditor key={view.draft_revision} bot={view} onSaved={() => validate.mutate()} />
+        <DraftEditor
+          key={view.draft_revision}
+          bot={view}
+          onSaved={() => {
+            setShown(null);
+            publish.reset();
+            validate.mutate();
+          }}
+        />
       </details>
     </section>
   );

@@ -38,7 +38,7 @@ export function IntegrationForm({ kind, initial, view, submitLabel, busy, error,
         <legend>General</legend>
         <TextField bound={bound} field="name" label={kind === "api" ? "Integration alias" : "Name"} required />
         <BotSelect bound={bound} currentName={view?.bot?.name} />
-        {!view && <CheckboxField bound={bound} field="activate" label="Activate after creating (needs a connected bot)" />}
+        {!view && <CheckboxField bound={bound} field="activate" label="Activate after creating (only with a bot)" />}
       </fieldset>
       {kind === "api" ? <ApiFields bound={bound} view={view} /> : <WhatsappFields bound={bound} view={view} />}
       <AlertFields bound={bound} />

@@ -1,4 +1,4 @@
-import { useEffect, useRef, type ReactNode } from "react";
+import { useEffect, useId, useRef, type ReactNode } from "react";
 
 interface DialogProps {
   title: string;
@@ -10,6 +10,7 @@ interface DialogProps {
 /** A modal built on <dialog>: the browser traps focus, Escape closes it, focus returns. */
 export function Dialog({ title, open, onClose, children }: DialogProps) {
   const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
@@ -17,10 +18,10 @@ export function Dialog({ title, open, onClose, children }: DialogProps) {
     if (!open && dialog.open) dialog.close();
   }, [open]);
   return (
-    <dialog ref={ref} aria-labelledby={`${title}-title`} onClose={onClose} className="dialog">
+    <dialog ref={ref} aria-labelledby={titleId} onClose={onClose} className="dialog">
       {open && (
         <>
-          <h2 id={`${title}-title`}>{title}</h2>
+          <h2 id={titleId}>{title}</h2>
           {children}
         </>
       )}
