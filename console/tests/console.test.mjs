@@ -255,6 +255,11 @@ describe("the operator console", { timeout: 300_000 }, () => {
     // Meta's verification handshake through that URL, with the verify token set in the form.
     const handshake = await fetch(`${expected}?hub.mode=subscribe&hub.verify_token=console-verify-token&hub.challenge=4711`);
     assert.equal(await handshake.text(), "4711");
+    assert.equal(await page.getByLabel("Trigger recipients").inputValue(), "+15551234567");
+    // The proactive start sends the template through the emulator.
+    await page.getByLabel("Phone number", { exact: true }).fill("+15551234567");
+    await page.getByRole("button", { name: "Send the template" }).click();
+    await page.getByText("Template “hello_world” sent to +15551234567").waitFor();
     // A user's message, signed with the app secret typed in the form, is accepted there.
     const delivery = await postSignedMessage(expected, "app-secret-for-the-console-test");
     assert.equal(delivery.status, 200, await delivery.text());
@@ -264,6 +269,20 @@ describe("the operator console", { timeout: 300_000 }, () => {
     assert.equal(await page.getByRole("button", { name: /^Replace/ }).count(), 3);
     await screenshot(page, "integration-whatsapp");
     state.whatsappUrl = page.url();
+
+    // Replacing a secret: the API's refusal shows on that field; a good value is saved and masked.
+    await page.getByRole("button", { name: "Replace Verify token" }).click();
+    await page.getByLabel("Verify token").fill("short");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    const tokenError = page.locator(".field-invalid", { has: page.getByLabel("Verify token") }).locator(".error");
+    assert.match(await tokenError.textContent(), /verify_token/);
+    await screenshot(page, "integration-whatsapp-field-error");
+    await page.getByLabel("Verify token").fill("console-verify-token-2");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.getByText("Saved.").waitFor();
+    await page.locator('[data-secret="verify_token"]').waitFor();
+    const rehandshake = await fetch(`${expected}?hub.mode=subscribe&hub.verify_token=console-verify-token-2&hub.challenge=4712`);
+    assert.equal(await rehandshake.text(), "4712");
   });
 
   test("lists integrations with filters and search", async () => {

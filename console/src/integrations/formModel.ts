@@ -75,7 +75,8 @@ export function formFromView(view: IntegrationView): FormState {
     conversation_expiry_minutes: wa?.conversation_expiry_minutes?.toString() ?? "",
     template_name: wa?.template?.name ?? "",
     template_language: wa?.template?.language_code ?? "",
-    trigger_recipients: (wa?.trigger_recipients ?? []).join("\n"),
+    // The API lists numbers as WhatsApp ids (digits); the form shows them as typed: +digits.
+    trigger_recipients: (wa?.trigger_recipients ?? []).map((n) => (/^\d+$/.test(n) ? `+${n}` : n)).join("\n"),
   };
 }
 

@@ -91,6 +91,9 @@ export async function startPlatform() {
     PLATFORM_META_EMULATOR: "true",
     META_EMULATOR_ACCEPT_ANY_TOKEN: "true",
     PLATFORM_DEMO: "false",
+    // The ingress caches integrations for 30 s by default; the tests change a verify token and
+    // check the webhook at once.
+    INGRESS_INTEGRATION_CACHE_SECONDS: "0",
     PUBLIC_API_BASE_URL: `http://127.0.0.1:${gateway}`,
     PUBLIC_WEBHOOK_BASE_URL: `http://127.0.0.1:${ingress}`,
     LOG_FORMAT: "text",
