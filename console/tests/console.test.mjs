@@ -119,8 +119,13 @@ describe("the operator console", { timeout: 300_000 }, () => {
     await page.getByText("This token is not valid").waitFor();
     assert.equal(await page.getByLabel("Operator token").getAttribute("aria-invalid"), "true");
     await screenshot(page, "sign-in-refused");
-    await page.getByLabel("Operator token").fill(platform.token);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    // By keyboard: the token field takes the first Tab, Enter submits.
+    await page.reload();
+    await page.getByLabel("Operator token").waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("type")), "password");
+    await page.keyboard.type(platform.token);
+    await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Integrations", level: 1 }).waitFor();
     const storage = await page.evaluate(() => ({
       session: Object.values(sessionStorage),
@@ -207,7 +212,8 @@ describe("the operator console", { timeout: 300_000 }, () => {
     await dialog.getByRole("button", { name: "Copy the API key" }).click();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), key);
     await screenshot(page, "integration-api-key-once");
-    await dialog.getByRole("button", { name: "I have saved the key" }).click();
+    // Escape closes the dialog, as its button does.
+    await page.keyboard.press("Escape");
     await page.getByRole("heading", { name: "Web shop", level: 1 }).waitFor();
     await page.locator('[data-status="active"]').waitFor();
 

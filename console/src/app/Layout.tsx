@@ -1,4 +1,4 @@
-import type { ReactNode } from "react";
+import { useEffect, useRef, type ReactNode } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "../api/client";
 import { signOut } from "../auth/session";
@@ -12,6 +12,13 @@ const sections = [
 export function Layout({ children }: { children: ReactNode }) {
   const path = usePath();
   const queryClient = useQueryClient();
+  const main = useRef<HTMLElement>(null);
+  const first = useRef(true);
+  // After a navigation, keyboard and screen-reader users start at the new page's content.
+  useEffect(() => {
+    if (first.current) first.current = false;
+    else main.current?.focus({ preventScroll: true });
+  }, [path]);
   const account = useQuery({ queryKey: ["account"], queryFn: () => unwrap(api.GET("/v1/account")) });
   const leave = () => {
     queryClient.clear();
@@ -40,7 +47,7 @@ export function Layout({ children }: { children: ReactNode }) {
           Sign out
         </button>
       </header>
-      <main id="main" tabIndex={-1}>
+      <main id="main" tabIndex={-1} ref={main}>
         {children}
       </main>
     </>
