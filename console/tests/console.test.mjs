@@ -174,6 +174,10 @@ describe("the operator console", { timeout: 300_000 }, () => {
     await page.getByRole("button", { name: "Save draft" }).click();
     await page.locator('[data-component-id="opening_hours"][data-issues="error"]').waitFor();
     await page.locator('.issues-error [data-rule="dangling_next"]').waitFor();
+    // A saved draft's errors show when the page opens, without asking.
+    await page.reload();
+    await page.locator('[data-component-id="opening_hours"][data-issues="error"]').waitFor();
+    await page.getByText("Edit the draft as JSON").click();
     await editor.fill("{ not json");
     await page.getByRole("button", { name: "Save draft" }).click();
     await page.getByText(/Not valid JSON/).waitFor();

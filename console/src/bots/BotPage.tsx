@@ -6,11 +6,11 @@ import { RelativeTime } from "../ui/RelativeTime";
 import { DraftEditor } from "./DraftEditor";
 import { FlowDrawing } from "./FlowDrawing";
 import { Issues } from "./Issues";
-import { useBot, useDeleteBot, usePublishBot, useValidateBot, useVersion, useVersions, type BotView, type Issue } from "./queries";
+import { useBot, useDeleteBot, usePublishBot, useValidation, useVersion, useVersions, type BotView, type Issue } from "./queries";
 
 /** Validate and publish, with the issues each found (publish refuses with the same list). */
-function useChecks(id: number) {
-  const validate = useValidateBot(id);
+function useChecks(id: number, revision: number | undefined) {
+  const validate = useValidation(id, revision);
   const publish = usePublishBot(id);
   const refusal = publish.error instanceof ApiFailure && publish.error.code === "invalid_flow" ? publish.error : null;
   const errors = (refusal ? refusal.details : (validate.data?.errors ?? [])) as Issue[];
@@ -57,7 +57,7 @@ function Versions({ id, shown, onShow }: { id: number; shown: number | null; onS
 
 export function BotPage({ id }: { id: number }) {
   const bot = useBot(id);
-  const checks = useChecks(id);
+  const checks = useChecks(id, bot.data?.draft_revision);
   const [shown, setShown] = useState<number | null>(null);
   const [focus, setFocus] = useState<string | null>(null);
   const version = useVersion(id, shown);
@@ -79,7 +79,7 @@ export function BotPage({ id }: { id: number }) {
       <div className="page-head">
         <h1 id="bot-title">{view.name}</h1>
         <div className="actions">
-          <button type="button" className="button" onClick={() => validate.mutate()} disabled={validate.isPending}>
+          <button type="button" className="button" onClick={() => validate.refetch()} disabled={validate.isFetching}>
             Validate
           </button>
           <button
@@ -120,9 +120,9 @@ export function BotPage({ id }: { id: number }) {
           key={view.draft_revision}
           bot={view}
           onSaved={() => {
+            // The new revision is validated on its own (useValidation's key).
             setShown(null);
             publish.reset();
-            validate.mutate();
           }}
         />
       </details>

@@ -60,8 +60,13 @@ export function useUpdateBot(id: number) {
   });
 }
 
-export function useValidateBot(id: number) {
-  return useMutation({ mutationFn: () => unwrap(api.POST("/v1/bots/{bot_id}/validate", botPath(id))) });
+/** The draft's validation, asked again for each saved revision (validating changes nothing). */
+export function useValidation(id: number, revision: number | undefined) {
+  return useQuery({
+    queryKey: [...botKeys.one(id), "validation", revision] as const,
+    enabled: revision !== undefined,
+    queryFn: () => unwrap(api.POST("/v1/bots/{bot_id}/validate", botPath(id))),
+  });
 }
 
 export function usePublishBot(id: number) {
