@@ -1,3 +1,4 @@
+/// <reference types="vitest/config" />
 import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
 
@@ -10,4 +11,6 @@ export default defineConfig({
   plugins: [react()],
   build: { outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 2000 },
   server: { proxy: { "/v1": admin, "/openapi.json": admin } },
+  // Unit tests of the pure modules; the browser tests in tests/ run under node --test.
+  test: { include: ["src/**/*.test.ts"] },
 });

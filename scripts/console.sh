@@ -2,8 +2,9 @@
 # The operator console (console/): build it, or run its browser tests.
 #
 #   scripts/console.sh build   npm ci when the lock file changed, vite build when a source did
-#   scripts/console.sh test    build, then the browser tests in headless Chromium against a
-#                              platform they start (installs Debian's chromium when missing)
+#   scripts/console.sh test    build, the unit tests (vitest), then the browser tests in headless
+#                              Chromium against a platform they start (installs Debian's
+#                              chromium when missing)
 #
 # scripts/dev.sh runs `build`; scripts/test.sh and .ci/run run `test`. Each phase prints its
 # time. The admin service serves console/dist at /console/ (docs/console.md).
@@ -75,6 +76,7 @@ case "${1:-}" in
         timed "console: chromium" ensure_chromium
         timed "console: npm ci" install_packages
         timed "console: build" build_console
+        timed "console: unit tests" bash -c "cd '$console' && npx --no-install vitest run"
         services_log "checking PostgreSQL and RabbitMQ"
         ensure_services
         # Every binary, as scripts/dev.sh builds them (same features: nothing recompiles).

@@ -359,6 +359,14 @@ describe("the operator console", { timeout: 300_000 }, () => {
     await confirm.click();
     await page.getByRole("heading", { name: "Integrations", level: 1 }).waitFor();
     await until("one integration left", async () => (await page.locator("tbody tr[data-integration]").count()) === 1);
+    // A bot still connected to an integration cannot be deleted: the API's refusal shows.
+    await page.goto(state.botUrl);
+    await page.getByRole("button", { name: "Delete…" }).click();
+    const botDialog = page.getByRole("dialog", { name: "Delete this bot?" });
+    await botDialog.getByLabel(/to confirm/).fill("Demo Bot");
+    await botDialog.getByRole("button", { name: "Delete bot" }).click();
+    await botDialog.getByText("the bot is connected to an integration").waitFor();
+    await screenshot(page, "bot-delete-refused");
   });
 
   test("signs out, forgetting the token", async () => {

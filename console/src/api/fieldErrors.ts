@@ -1,4 +1,4 @@
-import { ApiFailure } from "./client";
+import { ApiFailure } from "./failure";
 
 // The admin API names the field of a validation error in the message (`invalid_field`:
 // "verify_token must be ...") or through a code of its own; this maps both to form fields.

@@ -3,6 +3,7 @@ import { Link, navigate } from "../app/router";
 import { ApiFailure } from "../api/client";
 import { ErrorAlert, Loading, Notice } from "../ui/Alert";
 import { RelativeTime } from "../ui/RelativeTime";
+import { ConfirmByName } from "../ui/ConfirmByName";
 import { DraftEditor } from "./DraftEditor";
 import { FlowDrawing } from "./FlowDrawing";
 import { Issues } from "./Issues";
@@ -21,20 +22,14 @@ function useChecks(id: number, revision: number | undefined) {
 function DeleteBot({ bot }: { bot: BotView }) {
   const remove = useDeleteBot(bot.id);
   return (
-    <>
-      <button
-        type="button"
-        className="button button-danger"
-        onClick={() => {
-          if (window.prompt(`Type “${bot.name}” to delete this bot and its versions.`) === bot.name) {
-            remove.mutate(undefined, { onSuccess: () => navigate("/bots") });
-          }
-        }}
-      >
-        Delete…
-      </button>
-      {remove.error && <ErrorAlert>{remove.error.message}</ErrorAlert>}
-    </>
+    <ConfirmByName
+      what="bot"
+      name={bot.name}
+      consequence="The bot and all its published versions are deleted; a bot connected to an integration cannot be."
+      busy={remove.isPending}
+      error={remove.error}
+      onConfirm={() => remove.mutate(undefined, { onSuccess: () => navigate("/bots") })}
+    />
   );
 }
 
