@@ -109,6 +109,11 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/botplatform/target}
 # unifies dependency features over the packages it is asked to build, so `-p platform` would
 # compile a dozen dependencies again with other features than the test build did (45 s here,
 # against 4 s for this).
+# The operator console first: a release build embeds console/dist; a debug build reads it from
+# disk. npm ci and the build run only when console/ (or the admin's OpenAPI document) changed.
+services_log "building the operator console (console/)"
+bash "$repo/scripts/console.sh" build
+
 services_log "building the platform ($profile) in $CARGO_TARGET_DIR"
 (cd "$repo" && cargo build "${cargo_profile_args[@]}" --workspace --bins)
 
@@ -127,6 +132,7 @@ print_banner_when_ready() {
     cat >&2 <<BANNER
 
   ┌─ The bot platform is running ─────────────────────────────────────────
+  │ console          $admin_url/console/   (sign in with the operator token below)
   │ admin API        $admin_url   (OpenAPI: $admin_url/openapi.json)
   │ API gateway      http://$API_GATEWAY_HOST:$API_GATEWAY_PORT  (the demo bot's curl line is printed above)
   │ WhatsApp webhook http://$INGRESS_HOST:$INGRESS_PORT/webhooks/whatsapp/<integration id>

@@ -8,7 +8,8 @@
 #
 # The runner is cargo-nextest when installed (each test in its own process, run in parallel
 # across binaries), else `cargo test`. nextest does not run doctests, so they follow with
-# `cargo test --doc` (skipped when arguments narrow the run).
+# `cargo test --doc` (skipped when arguments narrow the run). Then the console's browser tests
+# (scripts/console.sh test; skipped when arguments narrow the run or SKIP_BROWSER_TESTS=1).
 # Builds go to ${CARGO_TARGET_DIR:-~/.cache/botplatform/target}, outside the clone, so that
 # every clone and every CI run on this machine reuses the same compiled dependencies.
 set -euo pipefail
@@ -33,4 +34,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     services_log "cargo test --workspace $*"
     cargo test --workspace "$@"
+fi
+
+if [ "$#" -eq 0 ] && [ "${SKIP_BROWSER_TESTS:-0}" != 1 ]; then
+    services_log "the console's browser tests (scripts/console.sh test)"
+    bash "$repo/scripts/console.sh" test
 fi

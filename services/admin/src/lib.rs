@@ -5,6 +5,7 @@
 
 mod auth;
 mod config;
+mod console;
 mod error;
 pub mod openapi;
 mod routes;
@@ -148,6 +149,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .route("/ready", web::get().to(health::ready))
     .route("/openapi.json", web::get().to(openapi_document))
     .route("/metrics", web::get().to(service_kit::metrics::render))
+    .configure(console::configure)
     .service(
         web::scope("/v1")
             .route("/account", web::get().to(accounts::get_account))

@@ -153,6 +153,7 @@ pub struct UpdateBot {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BotListQuery {
     /// Only bots with a published version (those that can be connected).
     #[serde(default)]
