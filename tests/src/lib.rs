@@ -30,6 +30,7 @@ pub struct AdminHarness {
     /// Meta's Graph API as the admin service sees it (token exchange at creation).
     pub emulator: meta_emulator::RunningEmulator,
     running: Option<admin::RunningAdmin>,
+    config: admin::AdminConfig,
 }
 
 impl AdminHarness {
@@ -70,7 +71,7 @@ impl AdminHarness {
             graph_api_base_url: emulator.base_url(),
             broker,
         };
-        let running = admin::start(config).await.expect("admin starts");
+        let running = admin::start(config.clone()).await.expect("admin starts");
         AdminHarness {
             base_url: format!("http://{}", running.addr),
             client: reqwest::Client::new(),
@@ -78,7 +79,29 @@ impl AdminHarness {
             deployment_key,
             emulator,
             running: Some(running),
+            config,
         }
+    }
+
+    /// Restarts the service on the same address and database under `key` (a deployment-key
+    /// rotation's restart).
+    pub async fn restart_with_key(&mut self, key: DeploymentKey) {
+        if let Some(running) = self.running.take() {
+            self.config.http.port = running.addr.port();
+            running.stop().await;
+        }
+        self.config.deployment_key = key.clone();
+        self.deployment_key = key;
+        let running = admin::start(self.config.clone())
+            .await
+            .expect("admin restarts");
+        self.base_url = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+
+    /// The database the services use, as their configuration names it.
+    pub fn database_config(&self) -> DatabaseConfig {
+        self.config.database.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

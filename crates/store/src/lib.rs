@@ -14,6 +14,8 @@ pub mod alerts;
 pub mod bots;
 pub mod idempotency;
 pub mod integrations;
+pub mod keys;
+pub mod rate_limits;
 pub mod sender;
 pub mod turns;
 pub mod whatsapp;

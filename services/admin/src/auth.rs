@@ -35,8 +35,10 @@ impl FromRequest for Operator {
         Box::pin(async move {
             let state = state.ok_or_else(ApiError::internal)?;
             let token = token.ok_or_else(ApiError::unauthorized)?;
-            let digest = state.digest_key.digest(&token);
-            match state.store.authenticate_token(&digest).await {
+            // Every form the token may be stored in (two during a key rotation).
+            let candidates = state.digest_key.candidates(&token);
+            let forms: Vec<&[u8]> = candidates.iter().map(Vec::as_slice).collect();
+            match state.store.authenticate_token_any(&forms).await {
                 Ok(Some((account, _))) => Ok(Operator { account }),
                 Ok(None) => Err(ApiError::unauthorized()),
                 Err(err) => Err(ApiError::from_store(err, "account")),

@@ -91,7 +91,8 @@ pub async fn start(config: IngressConfig) -> Result<RunningIngress, IngressError
             config.integration_cache_ttl,
         ),
         store: store.clone(),
-        digest_key: config.deployment_key.digest_key(),
+        // The stored digest chain plus this key's layer (docs/security.md).
+        digest_key: store.digest_key(&config.deployment_key).await?,
         publisher: broker.publisher(),
         broker: broker.clone(),
         runtime: tokio::runtime::Handle::current(),
