@@ -70,6 +70,7 @@ impl AdminHarness {
             default_api_rate_limit_per_minute: 600,
             graph_api_base_url: emulator.base_url(),
             broker,
+            signin_failures: admin::SigninFailureLimit::default(),
         };
         let running = admin::start(config.clone()).await.expect("admin starts");
         AdminHarness {

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
-pub use crate::config::{AdminConfig, DEFAULT_PORT};
+pub use crate::config::{AdminConfig, SigninFailureLimit, DEFAULT_PORT};
 use crate::error::{extractors, ApiError};
 pub use crate::routes::integrations::secret_aad;
 use crate::routes::{accounts, bots, health, integrations, whatsapp_start};
@@ -113,6 +113,7 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         graph: graph_client::GraphClient::new(&config.graph_api_base_url)
             .map_err(|err| AdminError::Config(err.to_string()))?,
         inbound,
+        signin_failures: config.signin_failures.clone(),
     });
     service_kit::metrics::install();
     let max_body = config.max_body_bytes;
