@@ -27,6 +27,8 @@ pub struct AdminHarness {
     pub client: reqwest::Client,
     pub db: TestDatabase,
     pub deployment_key: DeploymentKey,
+    /// The key's configuration form (base64), for tests that look for it where it must not be.
+    pub deployment_key_base64: SecretString,
     /// Meta's Graph API as the admin service sees it (token exchange at creation).
     pub emulator: meta_emulator::RunningEmulator,
     running: Option<admin::RunningAdmin>,
@@ -44,7 +46,7 @@ impl AdminHarness {
         crypto::install_tls_crypto_provider();
         telemetry::init_for_tests();
         let db = TestDatabase::create().await.expect("test database");
-        let (deployment_key, _) = DeploymentKey::generate().expect("deployment key");
+        let (deployment_key, encoded) = DeploymentKey::generate().expect("deployment key");
         let emulator = meta_emulator::start(meta_emulator::EmulatorConfig {
             // Any short-lived token exchanges; tests that need a refusal revoke one.
             accept_any_token: true,
@@ -78,6 +80,7 @@ impl AdminHarness {
             client: reqwest::Client::new(),
             db,
             deployment_key,
+            deployment_key_base64: SecretString::from(encoded),
             emulator,
             running: Some(running),
             config,

@@ -124,7 +124,9 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
             .wrap(actix_web::middleware::from_fn(
                 service_kit::metrics::track_http,
             ))
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<
+                telemetry::http::RedactedRootSpan,
+            >::new())
             .app_data(state.clone())
             .configure(|cfg| configure(cfg, max_body))
     })

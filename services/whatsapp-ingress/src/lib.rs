@@ -106,7 +106,9 @@ pub async fn start(config: IngressConfig) -> Result<RunningIngress, IngressError
     let addr = listener.local_addr()?;
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<
+                telemetry::http::RedactedRootSpan,
+            >::new())
             .app_data(state.clone())
             .configure(configure)
     });
