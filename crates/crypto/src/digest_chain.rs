@@ -82,8 +82,9 @@ impl DigestKey {
         if !self.accepts(generation) {
             return false;
         }
-        let layers = &self.layers[..=generation];
-        let (outer, inner) = layers.split_last().expect("at least one layer");
+        let Some((outer, inner)) = self.layers[..=generation].split_last() else {
+            return false;
+        };
         let message = inner
             .iter()
             .fold(None::<hmac::Tag>, |previous, layer| {
@@ -130,7 +131,8 @@ fn encode(generation: usize, tag: &[u8]) -> Vec<u8> {
         return tag.to_vec();
     }
     let mut out = Vec::with_capacity(1 + TAG_LEN);
-    out.push(u8::try_from(generation).expect("generation checked against MAX_DIGEST_GENERATION"));
+    // The assembly refuses chains longer than MAX_DIGEST_GENERATION + 1 layers.
+    out.push(u8::try_from(generation).unwrap_or(u8::MAX));
     out.extend_from_slice(tag);
     out
 }
