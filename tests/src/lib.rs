@@ -29,9 +29,12 @@ pub struct AdminHarness {
     pub client: reqwest::Client,
     pub db: TestDatabase,
     pub deployment_key: DeploymentKey,
+    /// The key's configuration form (base64), for tests that look for it where it must not be.
+    pub deployment_key_base64: SecretString,
     /// Meta's Graph API as the admin service sees it (token exchange at creation).
     pub emulator: meta_emulator::RunningEmulator,
     running: Option<admin::RunningAdmin>,
+    config: admin::AdminConfig,
 }
 
 impl AdminHarness {
@@ -45,7 +48,7 @@ impl AdminHarness {
         crypto::install_tls_crypto_provider();
         telemetry::init_for_tests();
         let db = TestDatabase::create().await.expect("test database");
-        let (deployment_key, _) = DeploymentKey::generate().expect("deployment key");
+        let (deployment_key, encoded) = DeploymentKey::generate().expect("deployment key");
         let emulator = meta_emulator::start(meta_emulator::EmulatorConfig {
             // Any short-lived token exchanges; tests that need a refusal revoke one.
             accept_any_token: true,
@@ -71,16 +74,40 @@ impl AdminHarness {
             default_api_rate_limit_per_minute: 600,
             graph_api_base_url: emulator.base_url(),
             broker,
+            signin_failures: admin::SigninFailureLimit::default(),
         };
-        let running = admin::start(config).await.expect("admin starts");
+        let running = admin::start(config.clone()).await.expect("admin starts");
         AdminHarness {
             base_url: format!("http://{}", running.addr),
             client: reqwest::Client::new(),
             db,
             deployment_key,
+            deployment_key_base64: SecretString::from(encoded),
             emulator,
             running: Some(running),
+            config,
         }
+    }
+
+    /// Restarts the service on the same address and database under `key` (a deployment-key
+    /// rotation's restart).
+    pub async fn restart_with_key(&mut self, key: DeploymentKey) {
+        if let Some(running) = self.running.take() {
+            self.config.http.port = running.addr.port();
+            running.stop().await;
+        }
+        self.config.deployment_key = key.clone();
+        self.deployment_key = key;
+        let running = admin::start(self.config.clone())
+            .await
+            .expect("admin restarts");
+        self.base_url = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+
+    /// The database the services use, as their configuration names it.
+    pub fn database_config(&self) -> DatabaseConfig {
+        self.config.database.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

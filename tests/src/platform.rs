@@ -54,6 +54,7 @@ pub struct Platform {
     /// What `add_executor` starts another executor with.
     executor_config: flow_executor::ExecutorConfig,
     gateway: Option<api_gateway::RunningGateway>,
+    gateway_config: api_gateway::GatewayConfig,
 }
 
 /// An active API integration of the demo bot.
@@ -124,7 +125,7 @@ impl Platform {
             .expect("executor starts");
             executors.push(executor);
         }
-        let gateway = api_gateway::start(api_gateway::GatewayConfig {
+        let gateway_config = api_gateway::GatewayConfig {
             http: local(),
             database,
             broker,
@@ -132,9 +133,10 @@ impl Platform {
             instance_id: format!("test-{}", std::process::id()),
             reply_deadline,
             max_body_bytes: 64 * 1024,
-        })
-        .await
-        .expect("gateway starts");
+        };
+        let gateway = api_gateway::start(gateway_config.clone())
+            .await
+            .expect("gateway starts");
         Platform {
             api_base_url: format!("http://{}/api/integrations/api", gateway.addr),
             admin,
@@ -142,7 +144,40 @@ impl Platform {
             executors,
             executor_config,
             gateway: Some(gateway),
+            gateway_config,
         }
+    }
+
+    /// Starts another gateway replica beside the first (its own reply queue, the same
+    /// database and vhost); returns its API base URL. Stopped with the platform.
+    pub async fn add_gateway_replica(
+        &mut self,
+        name: &str,
+    ) -> (String, api_gateway::RunningGateway) {
+        let mut config = self.gateway_config.clone();
+        config.instance_id = format!("test-{}-{name}", std::process::id());
+        let gateway = api_gateway::start(config)
+            .await
+            .expect("gateway replica starts");
+        (
+            format!("http://{}/api/integrations/api", gateway.addr),
+            gateway,
+        )
+    }
+
+    /// Restarts admin and the gateway on their addresses under `key` (the executors do not
+    /// hold the key).
+    pub async fn restart_with_key(&mut self, key: crypto::DeploymentKey) {
+        if let Some(gateway) = self.gateway.take() {
+            self.gateway_config.http.port = gateway.addr.port();
+            gateway.stop().await;
+        }
+        self.admin.restart_with_key(key.clone()).await;
+        self.gateway_config.deployment_key = key;
+        let gateway = api_gateway::start(self.gateway_config.clone())
+            .await
+            .expect("gateway restarts");
+        self.gateway = Some(gateway);
     }
 
     /// Publishes the demo bot (under `name`) and connects an active API integration to it.

@@ -75,6 +75,8 @@ pub struct WhatsappPlatform {
     pub emulator: EmulatorClient,
     ingress: Option<whatsapp_ingress::RunningIngress>,
     sender: Option<sender::RunningSender>,
+    ingress_config: whatsapp_ingress::IngressConfig,
+    sender_config: sender::SenderConfig,
     numbers: AtomicU64,
 }
 
@@ -105,7 +107,7 @@ impl WhatsappPlatform {
             inbound_shards: shards,
         };
         let deployment_key = platform.admin.deployment_key.clone();
-        let ingress = whatsapp_ingress::start(whatsapp_ingress::IngressConfig {
+        let ingress_config = whatsapp_ingress::IngressConfig {
             http: local(),
             database: database.clone(),
             broker: broker.clone(),
@@ -117,10 +119,11 @@ impl WhatsappPlatform {
             receipt_retention: Duration::from_secs(30 * 24 * 3600),
             workers: Some(2),
             alerts: alerts.clone(),
-        })
-        .await
-        .expect("ingress starts");
-        let sender = sender::start(sender::SenderConfig {
+        };
+        let ingress = whatsapp_ingress::start(ingress_config.clone())
+            .await
+            .expect("ingress starts");
+        let sender_config = sender::SenderConfig {
             http: local(),
             database,
             broker,
@@ -136,9 +139,10 @@ impl WhatsappPlatform {
             batch_retention: Duration::from_secs(72 * 3600),
             activity_interval: Duration::from_secs(60),
             alerts,
-        })
-        .await
-        .expect("sender starts");
+        };
+        let sender = sender::start(sender_config.clone())
+            .await
+            .expect("sender starts");
         let emulator = platform.admin.emulator.client().expect("emulator client");
         WhatsappPlatform {
             ingress_base_url: format!("http://{}", ingress.addr),
@@ -146,8 +150,36 @@ impl WhatsappPlatform {
             platform,
             ingress: Some(ingress),
             sender: Some(sender),
+            ingress_config,
+            sender_config,
             numbers: AtomicU64::new(1),
         }
+    }
+
+    /// Restarts every service that holds the deployment key (admin, gateway, ingress, sender)
+    /// on its address under `key`, as an operator does in a key rotation; the executors and
+    /// the emulator keep running.
+    pub async fn restart_with_key(&mut self, key: crypto::DeploymentKey) {
+        if let Some(ingress) = self.ingress.take() {
+            self.ingress_config.http.port = ingress.addr.port();
+            ingress.stop().await;
+        }
+        if let Some(sender) = self.sender.take() {
+            sender.stop().await;
+        }
+        self.platform.restart_with_key(key.clone()).await;
+        self.ingress_config.deployment_key = key.clone();
+        self.sender_config.deployment_key = key;
+        self.ingress = Some(
+            whatsapp_ingress::start(self.ingress_config.clone())
+                .await
+                .expect("ingress restarts"),
+        );
+        self.sender = Some(
+            sender::start(self.sender_config.clone())
+                .await
+                .expect("sender restarts"),
+        );
     }
 
     /// Publishes the demo bot (under `name`) and connects a WhatsApp integration to it through

@@ -142,16 +142,27 @@ pub fn deployment_key() -> Result<DeploymentKey, ConfigError> {
     deployment_key_from(&env_lookup)
 }
 
+/// `DEPLOYMENT_KEY`, with `DEPLOYMENT_KEY_PREVIOUS` (the key being rotated out, accepted for
+/// opening and verifying until the rotation completes) when set: docs/security.md.
 pub fn deployment_key_from(lookup: Lookup<'_>) -> Result<DeploymentKey, ConfigError> {
     const NAME: &str = "DEPLOYMENT_KEY";
-    let encoded = secret_from(lookup, NAME)?;
-    // CryptoError messages describe the problem without the key material.
-    DeploymentKey::from_base64(encoded.expose()).map_err(|error| {
-        ConfigError::invalid(
-            NAME,
-            format!("{error} (generate one with `openssl rand -base64 32`)"),
-        )
-    })
+    const PREVIOUS: &str = "DEPLOYMENT_KEY_PREVIOUS";
+    let parse = |name: &str, encoded: &str| {
+        // CryptoError messages describe the problem without the key material.
+        DeploymentKey::from_base64(encoded).map_err(|error| {
+            ConfigError::invalid(
+                name,
+                format!("{error} (generate one with `openssl rand -base64 32`)"),
+            )
+        })
+    };
+    let key = parse(NAME, secret_from(lookup, NAME)?.expose())?;
+    match optional_from(lookup, PREVIOUS).filter(|value| !value.trim().is_empty()) {
+        None => Ok(key),
+        Some(previous) => key
+            .with_previous(parse(PREVIOUS, &previous)?)
+            .map_err(|error| ConfigError::invalid(PREVIOUS, error.to_string())),
+    }
 }
 
 fn check_scheme(name: &str, url: &str, schemes: &[&str]) -> Result<(), ConfigError> {

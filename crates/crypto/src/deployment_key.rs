@@ -14,6 +14,7 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, hmac};
 
+use crate::digest_chain::{DigestKey, DIGEST_LAYER_LEN};
 use crate::error::CryptoError;
 use crate::secret::{Secret, SecretString};
 
@@ -37,7 +38,11 @@ pub struct DeploymentKey {
 
 struct Inner {
     aead: LessSafeKey,
-    digest: DigestKey,
+    /// HKDF output for the token digest key: this key's layer of the digest chain.
+    digest_layer: Secret<[u8; DIGEST_LAYER_LEN]>,
+    /// During a rotation (`DEPLOYMENT_KEY_PREVIOUS`): the key being retired, still accepted for
+    /// opening; never used to seal.
+    previous: Option<DeploymentKey>,
 }
 
 impl DeploymentKey {
@@ -67,14 +72,60 @@ impl DeploymentKey {
         let okm = prk
             .expand(&[DIGEST_KEY_INFO], hmac::HMAC_SHA256)
             .map_err(|_| CryptoError::KeyDerivation)?;
+        let mut digest_layer = [0u8; DIGEST_LAYER_LEN];
+        okm.fill(&mut digest_layer)
+            .map_err(|_| CryptoError::KeyDerivation)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 aead: LessSafeKey::new(unbound),
-                digest: DigestKey {
-                    key: hmac::Key::from(okm),
-                },
+                digest_layer: Secret::new(digest_layer),
+                previous: None,
             }),
         })
+    }
+
+    /// This key for sealing, with `previous` (the key being rotated out) still accepted for
+    /// opening until the rotation completes (docs/security.md, "Deployment-key rotation").
+    pub fn with_previous(self, previous: DeploymentKey) -> Result<Self, CryptoError> {
+        let previous = previous.without_previous();
+        if crate::constant_time_eq(
+            self.inner.digest_layer.expose(),
+            previous.inner.digest_layer.expose(),
+        ) {
+            return Err(CryptoError::SameKeys);
+        }
+        let raw_layer = *self.inner.digest_layer.expose();
+        let current = self.without_previous();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                aead: current.inner.aead.clone(),
+                digest_layer: Secret::new(raw_layer),
+                previous: Some(previous),
+            }),
+        })
+    }
+
+    /// The key being rotated out, when one is configured.
+    pub fn previous(&self) -> Option<&DeploymentKey> {
+        self.inner.previous.as_ref()
+    }
+
+    fn without_previous(self) -> Self {
+        match &self.inner.previous {
+            None => self,
+            Some(_) => Self {
+                inner: Arc::new(Inner {
+                    aead: self.inner.aead.clone(),
+                    digest_layer: Secret::new(*self.inner.digest_layer.expose()),
+                    previous: None,
+                }),
+            },
+        }
+    }
+
+    /// This key's layer of the token digest chain (see [`DigestKey`]).
+    pub(crate) fn digest_layer(&self) -> &[u8; DIGEST_LAYER_LEN] {
+        self.inner.digest_layer.expose()
     }
 
     /// A fresh random key and its base64 form (to print once for the operator to store).
@@ -111,8 +162,38 @@ impl DeploymentKey {
         Ok(sealed)
     }
 
-    /// Decrypts what [`seal`](Self::seal) produced with the same `aad`.
+    /// Decrypts what [`seal`](Self::seal) produced with the same `aad`, under this key or,
+    /// during a rotation, the previous one. AES-GCM authenticates: a value sealed under the
+    /// other key fails its tag check, so trying both is unambiguous.
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Secret<Vec<u8>>, CryptoError> {
+        match self.open_with_this_key(sealed, aad) {
+            Err(CryptoError::Open) => match &self.inner.previous {
+                Some(previous) => previous.open_with_this_key(sealed, aad),
+                None => Err(CryptoError::Open),
+            },
+            other => other,
+        }
+    }
+
+    /// For the rotation: `None` when `sealed` is already under this key, else the value
+    /// re-sealed under this key (it opened under the previous one).
+    pub fn reseal(&self, sealed: &[u8], aad: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
+        match self.open_with_this_key(sealed, aad) {
+            Ok(_) => Ok(None),
+            Err(CryptoError::Open) => {
+                let previous = self.inner.previous.as_ref().ok_or(CryptoError::Open)?;
+                let clear = previous.open_with_this_key(sealed, aad)?;
+                self.seal(clear.expose(), aad).map(Some)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    fn open_with_this_key(
+        &self,
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<Secret<Vec<u8>>, CryptoError> {
         if sealed.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::Truncated {
                 length: sealed.len(),
@@ -139,42 +220,17 @@ impl DeploymentKey {
             .map_err(|_| CryptoError::NotUtf8)
     }
 
-    /// The HMAC-SHA256 key for token digests, derived with HKDF (info `token-digest-v1`).
+    /// The token digest key of a deployment whose key was never rotated: the chain is this
+    /// key's layer alone (generation 0). Services load the stored chain instead
+    /// (`store::Store::digest_key`), which equals this until the first rotation.
     pub fn digest_key(&self) -> DigestKey {
-        self.inner.digest.clone()
+        DigestKey::from_layers(&[*self.digest_layer()], false)
     }
 }
 
 impl fmt::Debug for DeploymentKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("DeploymentKey([redacted])")
-    }
-}
-
-/// HMAC-SHA256 key for one-way digests of API keys and operator tokens.
-#[derive(Clone)]
-pub struct DigestKey {
-    key: hmac::Key,
-}
-
-impl DigestKey {
-    /// The digest to store instead of the token.
-    pub fn digest(&self, token: &str) -> [u8; 32] {
-        let tag = hmac::sign(&self.key, token.as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(tag.as_ref());
-        out
-    }
-
-    /// Whether `token` matches a stored digest, in constant time.
-    pub fn verify(&self, token: &str, expected: &[u8]) -> bool {
-        hmac::verify(&self.key, token.as_bytes(), expected).is_ok()
-    }
-}
-
-impl fmt::Debug for DigestKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DigestKey([redacted])")
     }
 }
 

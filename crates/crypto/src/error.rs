@@ -19,4 +19,8 @@ pub enum CryptoError {
     Open,
     #[error("decrypted secret is not valid UTF-8")]
     NotUtf8,
+    #[error("DEPLOYMENT_KEY_PREVIOUS is the same key as DEPLOYMENT_KEY")]
+    SameKeys,
+    #[error("the stored digest key chain is inconsistent with the configured keys")]
+    ChainCorrupt,
 }

@@ -10,6 +10,7 @@
 
 mod compare;
 mod deployment_key;
+mod digest_chain;
 mod error;
 mod mask;
 mod secret;
@@ -23,7 +24,8 @@ pub use compare::constant_time_eq;
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
-pub use deployment_key::{DeploymentKey, DigestKey, DEPLOYMENT_KEY_LEN, NONCE_LEN, TAG_LEN};
+pub use deployment_key::{DeploymentKey, DEPLOYMENT_KEY_LEN, NONCE_LEN, TAG_LEN};
+pub use digest_chain::{AssembledChain, DigestKey, StoredLayer, MAX_DIGEST_GENERATION};
 pub use error::CryptoError;
 pub use mask::{hint, mask_secret, masked_from_hint};
 pub use secret::{Secret, SecretString};

@@ -169,10 +169,19 @@ impl Store {
         &self,
         digest: &[u8],
     ) -> Result<Option<(Account, TokenId)>, StoreError> {
+        self.authenticate_token_any(&[digest]).await
+    }
+
+    /// [`authenticate_token`](Self::authenticate_token) by any of the token's digest forms
+    /// (`DigestKey::candidates`: during a key rotation a token is stored in one of two).
+    pub async fn authenticate_token_any(
+        &self,
+        candidates: &[&[u8]],
+    ) -> Result<Option<(Account, TokenId)>, StoreError> {
         let mut conn = self.conn().await?;
         let found: Option<(AccountRow, i64)> = operator_tokens::table
             .inner_join(accounts::table)
-            .filter(operator_tokens::token_digest.eq(digest))
+            .filter(operator_tokens::token_digest.eq_any(candidates))
             .filter(operator_tokens::revoked_at.is_null())
             .select((AccountRow::as_select(), operator_tokens::id))
             .first(&mut conn)

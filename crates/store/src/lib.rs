@@ -16,6 +16,8 @@ pub mod bots;
 pub mod dead_letters;
 pub mod idempotency;
 pub mod integrations;
+pub mod keys;
+pub mod rate_limits;
 pub mod sender;
 pub mod turns;
 pub mod whatsapp;

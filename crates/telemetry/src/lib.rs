@@ -11,6 +11,7 @@
 //! - The global propagator is W3C trace context (`traceparent`), used for HTTP and AMQP
 //!   headers; see [`inject_current_context`] and [`set_parent_from`].
 
+pub mod http;
 mod propagation;
 
 use std::sync::{Mutex, PoisonError};

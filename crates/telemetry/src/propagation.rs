@@ -42,3 +42,13 @@ pub fn current_trace_id() -> Option<String> {
         .is_valid()
         .then(|| span_context.trace_id().to_string())
 }
+
+/// `span`'s trace id in hex, when it has a valid trace context.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
+    let otel_span = context.span();
+    let span_context = otel_span.span_context();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}

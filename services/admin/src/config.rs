@@ -26,6 +26,29 @@ pub struct AdminConfig {
     /// proactive WhatsApp start publishes to `bot.inbound`. Without it that route answers 503
     /// and everything else works.
     pub broker: Option<BrokerConfig>,
+    /// Failed sign-ins allowed per client address (docs/security.md, "Rate limits").
+    pub signin_failures: SigninFailureLimit,
+}
+
+/// Operator-token guessing is slowed per client address: `max_failures` wrong tokens, then
+/// 429 until the shared bucket (PostgreSQL, all replicas) refills over `window`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigninFailureLimit {
+    pub max_failures: u32,
+    pub window: std::time::Duration,
+    /// A header set by a trusted reverse proxy with the client's address (`X-Real-IP`); without
+    /// it the peer address counts, which behind a proxy is the proxy's.
+    pub client_ip_header: Option<String>,
+}
+
+impl Default for SigninFailureLimit {
+    fn default() -> Self {
+        Self {
+            max_failures: 20,
+            window: std::time::Duration::from_secs(600),
+            client_ip_header: None,
+        }
+    }
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -68,8 +91,32 @@ impl AdminConfig {
             broker: config::optional_from(lookup, "AMQP_URL")
                 .map(|_| BrokerConfig::from_lookup(lookup))
                 .transpose()?,
+            signin_failures: signin_failures_from(lookup)?,
         })
     }
+}
+
+fn signin_failures_from(lookup: Lookup<'_>) -> Result<SigninFailureLimit, ConfigError> {
+    let defaults = SigninFailureLimit::default();
+    let max_failures: u32 =
+        config::parse_or_from(lookup, "ADMIN_SIGNIN_MAX_FAILURES", defaults.max_failures)?;
+    let window_seconds: u64 = config::parse_or_from(
+        lookup,
+        "ADMIN_SIGNIN_FAILURE_WINDOW_SECONDS",
+        defaults.window.as_secs(),
+    )?;
+    if max_failures == 0 || window_seconds == 0 {
+        return Err(ConfigError::Invalid {
+            name: "ADMIN_SIGNIN_MAX_FAILURES".into(),
+            reason: "failures and window must both be positive".into(),
+        });
+    }
+    Ok(SigninFailureLimit {
+        max_failures,
+        window: std::time::Duration::from_secs(window_seconds),
+        client_ip_header: config::optional_from(lookup, "ADMIN_CLIENT_IP_HEADER")
+            .filter(|name| !name.trim().is_empty()),
+    })
 }
 
 #[cfg(test)]

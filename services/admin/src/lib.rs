@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
-pub use crate::config::{AdminConfig, DEFAULT_PORT};
+pub use crate::config::{AdminConfig, SigninFailureLimit, DEFAULT_PORT};
 use crate::error::{extractors, ApiError};
 pub use crate::routes::integrations::secret_aad;
 use crate::routes::{accounts, bots, dead_letters, health, integrations, whatsapp_start};
@@ -55,12 +55,28 @@ impl RunningAdmin {
     }
 }
 
+/// `admin rotate-key`: moves every stored secret and token digest from
+/// `DEPLOYMENT_KEY_PREVIOUS` to `DEPLOYMENT_KEY` while the platform runs (its services
+/// restarted with both keys first); docs/security.md, "Deployment-key rotation".
+pub async fn rotate_key(
+    database: &::config::DatabaseConfig,
+    key: &crypto::DeploymentKey,
+) -> Result<store::keys::RotationReport, store::keys::RotationError> {
+    let store = store::Store::connect(&database.into()).await?;
+    store.rotate_deployment_key(key).await
+}
+
 /// Connects to the database (running migrations), bootstraps the first operator token, binds
 /// the HTTP listener and starts serving in the background.
 pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
     let store = store::Store::connect(&(&config.database).into()).await?;
-    let digest_key = config.deployment_key.digest_key();
+    // The stored digest chain (earlier keys' layers) plus this key's: docs/security.md.
+    let digest_key = store.digest_key(&config.deployment_key).await?;
     if let Some(token) = &config.bootstrap_token {
+        let candidates = digest_key.candidates(token.expose());
+        let forms: Vec<&[u8]> = candidates.iter().map(Vec::as_slice).collect();
+        // During a key rotation the token may still be stored in the previous form.
+        let known = store.authenticate_token_any(&forms).await?.is_some();
         let digest = digest_key.digest(token.expose());
         let hint = crypto::hint(token.expose());
         let new = store::accounts::NewToken {
@@ -68,12 +84,14 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
             digest: &digest,
             hint: &hint,
         };
-        match store.bootstrap_account("default", new).await {
-            Ok((account, true)) => {
-                tracing::info!(account = %account.id, "bootstrapped the first account")
+        if !known {
+            match store.bootstrap_account("default", new).await {
+                Ok((account, true)) => {
+                    tracing::info!(account = %account.id, "bootstrapped the first account")
+                }
+                Ok((_, false)) | Err(store::StoreError::Concurrent) => {}
+                Err(err) => return Err(err.into()),
             }
-            Ok((_, false)) | Err(store::StoreError::Concurrent) => {}
-            Err(err) => return Err(err.into()),
         }
     }
     // Connects in the background (a broker away at start only fails proactive starts).
@@ -96,6 +114,7 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         graph: graph_client::GraphClient::new(&config.graph_api_base_url)
             .map_err(|err| AdminError::Config(err.to_string()))?,
         inbound,
+        signin_failures: config.signin_failures.clone(),
     });
     service_kit::metrics::install();
     let max_body = config.max_body_bytes;
@@ -106,7 +125,9 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
             .wrap(actix_web::middleware::from_fn(
                 service_kit::metrics::track_http,
             ))
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<
+                telemetry::http::RedactedRootSpan,
+            >::new())
             .app_data(state.clone())
             .configure(|cfg| configure(cfg, max_body))
     })

@@ -12,6 +12,7 @@ pub struct AppState {
     pub graph: graph_client::GraphClient,
     /// Where proactive starts are published; `None` without `AMQP_URL`.
     pub inbound: Option<InboundLink>,
+    pub signin_failures: crate::config::SigninFailureLimit,
 }
 
 /// A confirming publisher to `bot.inbound`, and the runtime its connection lives on:

@@ -76,11 +76,12 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
     ));
     let state = web::Data::new(GatewayState {
         store: store.clone(),
-        digest_key: config.deployment_key.digest_key(),
+        // The stored digest chain plus this key's layer (docs/security.md).
+        digest_key: store.digest_key(&config.deployment_key).await?,
         publisher: broker.publisher(),
         pending,
         reply_queue,
-        limiter: RateLimiter::default(),
+        limiter: RateLimiter::new(store.clone()),
         access: access_cache::AccessCache::new(std::time::Duration::from_secs(1)),
         activity: store::activity::ActivityThrottle::new(std::time::Duration::from_secs(1)),
         reply_deadline: config.reply_deadline,
@@ -97,7 +98,9 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
             .wrap(actix_web::middleware::from_fn(
                 service_kit::metrics::track_http,
             ))
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<
+                telemetry::http::RedactedRootSpan,
+            >::new())
             .app_data(state.clone())
             .configure(configure)
             .route(

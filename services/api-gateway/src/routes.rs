@@ -189,7 +189,14 @@ async fn admit(state: &GatewayState, req: &HttpRequest, raw: &str) -> Result<Adm
         ));
     }
     let per_minute = u32::try_from(access.rate_limit_per_minute).unwrap_or(1);
-    if let Err(wait) = state.limiter.admit(id, per_minute) {
+    if let Err(refused) = state.limiter.admit(id, per_minute).await {
+        let wait = match refused {
+            crate::rate_limit::Refused::Limited(wait) => wait,
+            crate::rate_limit::Refused::Unavailable(err) => {
+                tracing::warn!(error = %err, "rate limit bucket unreachable");
+                return Err(ApiError::unavailable().with_retry_after(1));
+            }
+        };
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -93,7 +93,8 @@ pub async fn start(config: IngressConfig) -> Result<RunningIngress, IngressError
             config.integration_cache_ttl,
         ),
         store: store.clone(),
-        digest_key: config.deployment_key.digest_key(),
+        // The stored digest chain plus this key's layer (docs/security.md).
+        digest_key: store.digest_key(&config.deployment_key).await?,
         publisher: broker.publisher(),
         broker: broker.clone(),
         runtime: tokio::runtime::Handle::current(),
@@ -107,7 +108,9 @@ pub async fn start(config: IngressConfig) -> Result<RunningIngress, IngressError
     let addr = listener.local_addr()?;
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<
+                telemetry::http::RedactedRootSpan,
+            >::new())
             .app_data(state.clone())
             .configure(configure)
     });

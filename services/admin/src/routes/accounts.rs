@@ -103,7 +103,7 @@ fn checked_name(raw: &str, field: &str) -> Result<String, ApiError> {
 
 struct IssuedToken {
     clear: String,
-    digest: [u8; 32],
+    digest: Vec<u8>,
     hint: String,
 }
 

@@ -94,7 +94,7 @@ pub async fn create_integration(
 fn api_key_for(
     given: Option<&str>,
     state: &AppState,
-) -> Result<(String, [u8; 32], String), ApiError> {
+) -> Result<(String, Vec<u8>, String), ApiError> {
     let key = match given.filter(|k| !k.is_empty()) {
         Some(key) => {
             crypto::check_api_key_strength(key)
