@@ -116,6 +116,16 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The default service of a resource: a method the path does not have is 405 in the JSON
+/// shape (actix's own default would be an empty 405 or, for `.route(..)`s, the app's 404).
+pub async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not a method of this path", req.method()),
+    ))
+}
+
 /// Body, path and query extractor failures, as JSON: malformed JSON is 400, JSON of the wrong
 /// shape 422, a body over the limit 413, a wrong content type 415, a bad path id 404.
 pub mod extractors {

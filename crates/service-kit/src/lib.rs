@@ -1,6 +1,7 @@
 //! Pieces every service shares: waiting for the shutdown signal, and the probe server that
 //! worker services (no public HTTP API of their own) expose for health and readiness.
 
+pub mod edge;
 pub mod http_error;
 pub mod metrics;
 

@@ -16,7 +16,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use actix_web::dev::ServerHandle;
-use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use broker::Broker;
 use service_kit::http_error::ApiError;
@@ -25,6 +24,7 @@ use tokio::sync::watch;
 pub use crate::config::{GatewayConfig, DEFAULT_PORT};
 use crate::rate_limit::RateLimiter;
 use crate::replies::PendingReplies;
+pub use crate::requests::BodyLimits;
 use crate::routes::GatewayState;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         access: access_cache::AccessCache::new(std::time::Duration::from_secs(1)),
         reply_deadline: config.reply_deadline,
         max_body_bytes: config.max_body_bytes,
+        body_limits: config.body_limits,
     });
     service_kit::metrics::install();
     let ready_broker = broker.clone();
@@ -146,24 +147,26 @@ pub async fn run(
 const SESSION_PATH: &str = "/api/integrations/api/{integration_id}/session";
 const MESSAGE_PATH: &str = "/api/integrations/api/{integration_id}/session/{session_id}/message";
 
+/// A known path asked with another method answers 405 in the JSON error shape; an unknown path
+/// 404.
 fn configure(cfg: &mut web::ServiceConfig) {
+    let resource = |path: &str, route: actix_web::Route| {
+        web::resource(path)
+            .route(route)
+            .default_service(web::to(service_kit::http_error::method_not_allowed))
+    };
     for path in [SESSION_PATH.to_owned(), format!("{SESSION_PATH}/")] {
-        cfg.service(
-            web::resource(path)
-                .route(web::post().to(routes::start_session))
-                .default_service(web::to(method_not_allowed)),
-        );
+        cfg.service(resource(&path, web::post().to(routes::start_session)));
     }
     for path in [MESSAGE_PATH.to_owned(), format!("{MESSAGE_PATH}/")] {
-        cfg.service(
-            web::resource(path)
-                .route(web::post().to(routes::send_message))
-                .default_service(web::to(method_not_allowed)),
-        );
+        cfg.service(resource(&path, web::post().to(routes::send_message)));
     }
-    cfg.route("/health", web::get().to(service_kit::health))
-        .route("/openapi.json", web::get().to(openapi_document))
-        .route("/metrics", web::get().to(service_kit::metrics::render))
+    cfg.service(resource("/health", web::get().to(service_kit::health)))
+        .service(resource("/openapi.json", web::get().to(openapi_document)))
+        .service(resource(
+            "/metrics",
+            web::get().to(service_kit::metrics::render),
+        ))
         .default_service(web::to(not_found));
 }
 
@@ -175,12 +178,4 @@ async fn openapi_document() -> HttpResponse {
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("route"))
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "use POST",
-    ))
 }

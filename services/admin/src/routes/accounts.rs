@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use store::accounts::{Account, NewToken, OperatorToken};
 use utoipa::ToSchema;
 
+use service_kit::edge::EdgeJson;
+
 use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
@@ -132,7 +134,7 @@ pub async fn get_account(operator: Operator) -> web::Json<AccountView> {
 pub async fn create_account(
     operator: Operator,
     state: web::Data<AppState>,
-    body: web::Json<CreateAccount>,
+    body: EdgeJson<CreateAccount>,
 ) -> Result<HttpResponse, ApiError> {
     if !operator.account.is_platform_admin {
         return Err(ApiError::new(
@@ -184,7 +186,7 @@ pub async fn list_tokens(
 pub async fn create_token(
     operator: Operator,
     state: web::Data<AppState>,
-    body: web::Json<CreateToken>,
+    body: EdgeJson<CreateToken>,
 ) -> Result<HttpResponse, ApiError> {
     let name = checked_name(&body.name, "name")?;
     let token = issue_token(&state)?;

@@ -9,6 +9,8 @@ use serde_json::Value;
 use store::bots::{Bot, BotChanges, BotVersion, NewBot};
 use utoipa::{IntoParams, ToSchema};
 
+use service_kit::edge::EdgeJson;
+
 use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
@@ -218,7 +220,7 @@ fn validate_draft(bot: &Bot) -> Result<ValidationReport, ApiError> {
 pub async fn create_bot(
     operator: Operator,
     state: web::Data<AppState>,
-    body: web::Json<CreateBot>,
+    body: EdgeJson<CreateBot>,
 ) -> Result<HttpResponse, ApiError> {
     let name = checked_name(&body.name)?;
     checked_flow(&body.flow)?;
@@ -288,7 +290,7 @@ pub async fn update_bot(
     operator: Operator,
     state: web::Data<AppState>,
     path: web::Path<BotId>,
-    body: web::Json<UpdateBot>,
+    body: EdgeJson<UpdateBot>,
 ) -> Result<web::Json<BotView>, ApiError> {
     let body = body.into_inner();
     if let Some(flow) = &body.flow {
