@@ -7,8 +7,8 @@
 //! never a 5xx, and changes nothing. Then 48 fresh API conversations all answer 200: no shard
 //! was poisoned, whatever the executor does with a bad event, because none got through.
 
-use e2e::{WhatsappPlatform, WhatsappSetup, BOT_WAIT};
 use e2e::BOOTSTRAP_TOKEN as TOKEN;
+use e2e::{WhatsappPlatform, WhatsappSetup, BOT_WAIT};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 

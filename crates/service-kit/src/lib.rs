@@ -4,6 +4,7 @@
 pub mod edge;
 pub mod http_error;
 pub mod metrics;
+pub mod openapi;
 
 use std::future::Future;
 use std::net::SocketAddr;

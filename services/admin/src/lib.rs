@@ -143,12 +143,13 @@ pub async fn run(
 /// it does not have answers 405 (JSON, with `Allow`); an unknown path 404.
 pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
     use actix_web::Route;
-    let resource = |path: &str, routes: Vec<Route>| {
+    // `allow` lists the routes' methods, for the 405's `Allow` header.
+    let resource = |path: &str, allow: &'static str, routes: Vec<Route>| {
         let mut resource = web::resource(path);
         for route in routes {
             resource = resource.route(route);
         }
-        resource.default_service(web::to(service_kit::http_error::method_not_allowed))
+        resource.default_service(service_kit::http_error::method_not_allowed(allow))
     };
     cfg.app_data(
         web::JsonConfig::default()
@@ -158,28 +159,41 @@ pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
     .app_data(body)
     .app_data(web::PathConfig::default().error_handler(extractors::path))
     .app_data(web::QueryConfig::default().error_handler(extractors::query))
-    .service(resource("/health", vec![web::get().to(health::health)]))
-    .service(resource("/ready", vec![web::get().to(health::ready)]))
+    .service(resource(
+        "/health",
+        "GET",
+        vec![web::get().to(health::health)],
+    ))
+    .service(resource(
+        "/ready",
+        "GET",
+        vec![web::get().to(health::ready)],
+    ))
     .service(resource(
         "/openapi.json",
+        "GET",
         vec![web::get().to(openapi_document)],
     ))
     .service(resource(
         "/metrics",
+        "GET",
         vec![web::get().to(service_kit::metrics::render)],
     ))
     .service(
         web::scope("/v1")
             .service(resource(
                 "/account",
+                "GET",
                 vec![web::get().to(accounts::get_account)],
             ))
             .service(resource(
                 "/accounts",
+                "POST",
                 vec![web::post().to(accounts::create_account)],
             ))
             .service(resource(
                 "/tokens",
+                "GET, POST",
                 vec![
                     web::get().to(accounts::list_tokens),
                     web::post().to(accounts::create_token),
@@ -187,10 +201,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
             ))
             .service(resource(
                 "/tokens/{token_id}",
+                "DELETE",
                 vec![web::delete().to(accounts::revoke_token)],
             ))
             .service(resource(
                 "/bots",
+                "POST, GET",
                 vec![
                     web::post().to(bots::create_bot),
                     web::get().to(bots::list_bots),
@@ -198,6 +214,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
             ))
             .service(resource(
                 "/bots/{bot_id}",
+                "GET, PATCH, DELETE",
                 vec![
                     web::get().to(bots::get_bot),
                     web::patch().to(bots::update_bot),
@@ -206,22 +223,27 @@ pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
             ))
             .service(resource(
                 "/bots/{bot_id}/validate",
+                "POST",
                 vec![web::post().to(bots::validate_bot)],
             ))
             .service(resource(
                 "/bots/{bot_id}/publish",
+                "POST",
                 vec![web::post().to(bots::publish_bot)],
             ))
             .service(resource(
                 "/bots/{bot_id}/versions",
+                "GET",
                 vec![web::get().to(bots::list_versions)],
             ))
             .service(resource(
                 "/bots/{bot_id}/versions/{version}",
+                "GET",
                 vec![web::get().to(bots::get_version)],
             ))
             .service(resource(
                 "/integrations",
+                "POST, GET",
                 vec![
                     web::post().to(integrations::create_integration),
                     web::get().to(integrations::list_integrations),
@@ -229,6 +251,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
             ))
             .service(resource(
                 "/integrations/{integration_id}",
+                "GET, PATCH, DELETE",
                 vec![
                     web::get().to(integrations::get_integration),
                     web::patch().to(integrations::update_integration),
@@ -237,14 +260,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
             ))
             .service(resource(
                 "/integrations/{integration_id}/activate",
+                "POST",
                 vec![web::post().to(integrations::activate)],
             ))
             .service(resource(
                 "/integrations/{integration_id}/deactivate",
+                "POST",
                 vec![web::post().to(integrations::deactivate)],
             ))
             .service(resource(
                 "/integrations/{integration_id}/whatsapp/start",
+                "POST",
                 vec![web::post().to(whatsapp_start::start_whatsapp)],
             ))
             .default_service(web::to(not_found)),
@@ -252,10 +278,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
     .default_service(web::to(not_found));
 }
 
-async fn openapi_document() -> HttpResponse {
+async fn openapi_document(req: actix_web::HttpRequest) -> HttpResponse {
+    let limits = req
+        .app_data::<EdgeBody>()
+        .map(|body| body.limits)
+        .unwrap_or_default();
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(openapi::document_json())
+        .body(openapi::document_json_with(&limits))
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -150,30 +150,48 @@ const MESSAGE_PATH: &str = "/api/integrations/api/{integration_id}/session/{sess
 /// A known path asked with another method answers 405 in the JSON error shape; an unknown path
 /// 404.
 fn configure(cfg: &mut web::ServiceConfig) {
-    let resource = |path: &str, route: actix_web::Route| {
+    // Every resource here has one method; a GET-only resource's 405 says `Allow: GET`.
+    let resource = |path: &str, route: actix_web::Route, allow: &'static str| {
         web::resource(path)
             .route(route)
-            .default_service(web::to(service_kit::http_error::method_not_allowed))
+            .default_service(service_kit::http_error::method_not_allowed(allow))
     };
     for path in [SESSION_PATH.to_owned(), format!("{SESSION_PATH}/")] {
-        cfg.service(resource(&path, web::post().to(routes::start_session)));
+        cfg.service(resource(
+            &path,
+            web::post().to(routes::start_session),
+            "POST",
+        ));
     }
     for path in [MESSAGE_PATH.to_owned(), format!("{MESSAGE_PATH}/")] {
-        cfg.service(resource(&path, web::post().to(routes::send_message)));
+        cfg.service(resource(
+            &path,
+            web::post().to(routes::send_message),
+            "POST",
+        ));
     }
-    cfg.service(resource("/health", web::get().to(service_kit::health)))
-        .service(resource("/openapi.json", web::get().to(openapi_document)))
-        .service(resource(
-            "/metrics",
-            web::get().to(service_kit::metrics::render),
-        ))
-        .default_service(web::to(not_found));
+    cfg.service(resource(
+        "/health",
+        web::get().to(service_kit::health),
+        "GET",
+    ))
+    .service(resource(
+        "/openapi.json",
+        web::get().to(openapi_document),
+        "GET",
+    ))
+    .service(resource(
+        "/metrics",
+        web::get().to(service_kit::metrics::render),
+        "GET",
+    ))
+    .default_service(web::to(not_found));
 }
 
-async fn openapi_document() -> HttpResponse {
+async fn openapi_document(state: web::Data<GatewayState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(openapi::document_json())
+        .body(openapi::document_json_with(&state.body_limits))
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

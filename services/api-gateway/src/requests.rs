@@ -88,7 +88,7 @@ fn parse<T: serde::de::DeserializeOwned>(
             if err.is_malformed() {
                 invalid(format!("the body {}", err.problem))
             } else {
-                edge::refusal(&err)
+                refused(&err)
             }
         })?
     };
@@ -99,9 +99,17 @@ fn parse<T: serde::de::DeserializeOwned>(
     Ok((parsed, value))
 }
 
+/// The edge's refusal without its `details`: the gateway's error `details` are the wire
+/// contract's (`proto/v1`), and the message already names the field.
+fn refused(err: &contracts::edge::EdgeError) -> ApiError {
+    let mut refusal = edge::refusal(err);
+    refusal.details = None;
+    refusal
+}
+
 /// A field's text under a tighter limit than the body's.
 fn checked_text(field: &str, text: &str, max_chars: usize) -> Result<(), ApiError> {
-    contracts::edge::check_text(field, text, max_chars).map_err(|err| edge::refusal(&err))
+    contracts::edge::check_text(field, text, max_chars).map_err(|err| refused(&err))
 }
 
 fn is_variable_name(name: &str) -> bool {
@@ -148,9 +156,6 @@ impl StartSession {
             return Err(ApiError::unprocessable(
                 "invalid_field",
                 format!("`variables` has more than {} members", limits.max_variables),
-            )
-            .with_details(
-                serde_json::json!([{"field": "variables", "rule": "too_many_properties"}]),
             ));
         }
         for (name, _) in variables {
@@ -161,9 +166,6 @@ impl StartSession {
                         "`variables` has a member `{name}` that is not a variable name \
                          ([A-Za-z_][A-Za-z0-9_]{{0,63}})"
                     ),
-                )
-                .with_details(
-                    serde_json::json!([{"field": "variables", "rule": "variable_name"}]),
                 ));
             }
         }

@@ -60,9 +60,19 @@ impl From<OperatorToken> for TokenView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^\\s*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
     /// Name of the account's first operator token.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^\\s*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub token_name: Option<String>,
 }
 
@@ -76,6 +86,11 @@ pub struct CreatedAccount {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^\\s*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
 }
 
@@ -94,7 +109,7 @@ pub struct TokenList {
 
 fn checked_name(raw: &str, field: &str) -> Result<String, ApiError> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() || raw.chars().count() > 200 {
         return Err(ApiError::unprocessable(
             "invalid_field",
             format!("{field} must be 1 to 200 characters"),
