@@ -143,9 +143,10 @@ run() { # label url header...
     local label=$1 url=$2
     shift 2
     services_log "schemathesis: $label ($url)"
-    "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$url" \
+    # From the scratch directory: schemathesis keeps a cache of failures in `.schemathesis/`.
+    (cd "$work" && "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$url" \
         --checks all --max-examples "$max_examples" --workers 1 \
-        --request-timeout 15 --no-color "${seed_args[@]}" "$@" || status=1
+        --request-timeout 15 --no-color "${seed_args[@]}" "$@") || status=1
 }
 started=$SECONDS
 run admin "$admin_url/openapi.json" -H "Authorization: Bearer $token"
