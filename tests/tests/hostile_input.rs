@@ -355,6 +355,34 @@ async fn hostile_input_is_refused_at_the_edge_and_nothing_stalls() {
         "refused bodies changed no integration"
     );
 
+    // A method a path does not have: 405 in the JSON shape, with Allow.
+    for (url, allow) in [
+        (admin.url("/v1/bots"), "POST, GET"),
+        (
+            admin.url(&format!("/v1/bots/{bot_id}")),
+            "GET, PATCH, DELETE",
+        ),
+        (start_url.clone(), "POST"),
+    ] {
+        let response = client
+            .put(&url)
+            .bearer_auth(TOKEN)
+            .header("X-API-Key", &api.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{url}"
+        );
+        let (status, body) = e2e::read(response).await;
+        assert_refused(&format!("PUT {url}"), status, &body, 405);
+    }
+
     // ---- WhatsApp webhook, validly signed --------------------------------------------------
     let whatsapp = wa
         .demo_integration("Hostile WhatsApp", WhatsappSetup::default())
