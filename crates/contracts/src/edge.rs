@@ -590,6 +590,17 @@ mod tests {
     }
 
     #[test]
+    fn numbers_near_the_float_limits_survive_a_trip_through_postgresql() {
+        // jsonb writes -1.7976931348623157e308 back as a 309-digit integer; without serde_json's
+        // `float_roundtrip` its reader overflowed on that text and the stored row was unreadable.
+        let value = parse_json(br#"{"n": -1.7976931348623157e308}"#, &TextLimits::default())
+            .expect("accepted");
+        let as_postgresql_writes_it = format!(r#"{{"n": -17976931348623157{}}}"#, "0".repeat(292));
+        let back: Value = serde_json::from_str(&as_postgresql_writes_it).expect("readable");
+        assert_eq!(back, value);
+    }
+
+    #[test]
     fn deep_long_wide_and_duplicate_are_refused() {
         let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
         let err = refused(deep.as_bytes());
