@@ -71,6 +71,7 @@ impl AdminHarness {
             public_api_base_url: "http://api.test".into(),
             public_webhook_base_url: "http://hooks.test".into(),
             max_body_bytes: 256 * 1024,
+            body_limits: Default::default(),
             default_api_rate_limit_per_minute: 600,
             graph_api_base_url: emulator.base_url(),
             broker,

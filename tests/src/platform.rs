@@ -133,6 +133,7 @@ impl Platform {
             instance_id: format!("test-{}", std::process::id()),
             reply_deadline,
             max_body_bytes: 64 * 1024,
+            body_limits: api_gateway::BodyLimits::default(),
         };
         let gateway = api_gateway::start(gateway_config.clone())
             .await

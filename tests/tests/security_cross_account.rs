@@ -35,6 +35,7 @@ struct Objects {
     whatsapp_integration: Option<i64>,
     token: i64,
     session: String,
+    dead_letter: i64,
 }
 
 impl Objects {
@@ -52,6 +53,7 @@ impl Objects {
             // Bot versions are numbered per bot: A's bot has version 1.
             "version" => vec!["1".into()],
             "session_id" => vec![self.session.clone()],
+            "dead_letter_id" => vec![self.dead_letter.to_string()],
             other => panic!(
                 "{route}: unknown path parameter `{other}`; teach tests/tests/\
                  security_cross_account.rs (Objects::value) how to make account A's object of \
@@ -404,12 +406,14 @@ async fn another_account_is_refused_on_every_documented_route() {
         )
         .await;
     assert_eq!(status, 200, "{session}");
+    let a_dead_letter = dead_letter_of(admin.db.url(), a_api.id).await;
     let a = Objects {
         bot: a_api.bot_id,
         api_integration: a_api.id,
         whatsapp_integration: Some(a_whatsapp.id),
         token: token["id"].as_i64().expect("token id"),
         session: session["session_id"].as_str().unwrap().to_owned(),
+        dead_letter: a_dead_letter,
     };
 
     // Account B, with valid credentials and objects of its own.
@@ -436,6 +440,7 @@ async fn another_account_is_refused_on_every_documented_route() {
             .and_then(|token| token["id"].as_i64())
             .expect("B's token id"),
         session: "intruder-session".into(),
+        dead_letter: dead_letter_of(admin.db.url(), b_integration["id"].as_i64().unwrap()).await,
     };
     let intruder = Intruder {
         wp: &wp,
@@ -602,4 +607,30 @@ fn compare(label: &str, what: &str, answer: &Answer, missing: &Answer, problems:
             answer.status, answer.code, missing.status, missing.code
         ));
     }
+}
+
+/// A dead letter of `integration`'s account, as the executor's drain records one (making an
+/// event fail for real is `conversation_isolation.rs`'s business).
+async fn dead_letter_of(database_url: &str, integration: i64) -> i64 {
+    use diesel::sql_types::BigInt;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(database_url).await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO dead_letters (event_id, account_id, integration_id, conversation_key, \
+             source_queue, exchange, routing_key, body, reason, attempts, first_attempt_at, \
+             last_attempt_at) \
+         SELECT 'cross-account-' || i.id, i.account_id, i.id, i.id || ':s', 'bot.inbound.0', \
+             'bot.inbound', i.id || ':s', '{}'::bytea, 'test', 1, now(), now() \
+         FROM integrations i WHERE i.id = $1 RETURNING id",
+    )
+    .bind::<BigInt, _>(integration)
+    .get_result::<Id>(&mut conn)
+    .await
+    .unwrap()
+    .id
 }

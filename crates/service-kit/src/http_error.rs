@@ -116,6 +116,25 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The default service of a resource whose methods are `allow` (e.g. `"GET, POST"`): any other
+/// method is 405 in the JSON shape, with `Allow` (RFC 9110). actix's own default would be an
+/// empty 405, or, for `.route(..)`s, the app's 404.
+pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    actix_web::web::to(move |req: actix_web::HttpRequest| async move {
+        let mut response = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{} is not a method of this path; use {allow}", req.method()),
+        )
+        .error_response();
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        response
+    })
+}
+
 /// Body, path and query extractor failures, as JSON: malformed JSON is 400, JSON of the wrong
 /// shape 422, a body over the limit 413, a wrong content type 415, a bad path id 404.
 pub mod extractors {

@@ -1,8 +1,10 @@
 //! Pieces every service shares: waiting for the shutdown signal, and the probe server that
 //! worker services (no public HTTP API of their own) expose for health and readiness.
 
+pub mod edge;
 pub mod http_error;
 pub mod metrics;
+pub mod openapi;
 
 use std::future::Future;
 use std::net::SocketAddr;

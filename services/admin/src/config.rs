@@ -17,6 +17,8 @@ pub struct AdminConfig {
     pub public_webhook_base_url: String,
     /// Largest accepted request body (flows are the big ones).
     pub max_body_bytes: usize,
+    /// The text rules every body is held to (`EDGE_*`; see docs/configuration.md).
+    pub body_limits: service_kit::edge::TextLimits,
     /// Default rate limit of new API integrations, requests per minute.
     pub default_api_rate_limit_per_minute: u32,
     /// Meta's Graph API (or the emulator): short-lived WhatsApp access tokens are exchanged for
@@ -81,6 +83,7 @@ impl AdminConfig {
             public_webhook_base_url: config::optional_from(lookup, "PUBLIC_WEBHOOK_BASE_URL")
                 .unwrap_or_else(|| "http://localhost:8082".into()),
             max_body_bytes: config::parse_or_from(lookup, "ADMIN_MAX_BODY_BYTES", 1024 * 1024)?,
+            body_limits: service_kit::edge::limits_from_lookup(lookup)?,
             default_api_rate_limit_per_minute: config::parse_or_from(
                 lookup,
                 "API_DEFAULT_RATE_LIMIT_PER_MINUTE",

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use service_kit::edge::EdgeBody;
 
 pub use crate::config::{AdminConfig, SigninFailureLimit, DEFAULT_PORT};
 use crate::error::{extractors, ApiError};
@@ -117,7 +118,10 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         signin_failures: config.signin_failures.clone(),
     });
     service_kit::metrics::install();
-    let max_body = config.max_body_bytes;
+    let body = EdgeBody {
+        max_body_bytes: config.max_body_bytes,
+        limits: config.body_limits,
+    };
     let listener = std::net::TcpListener::bind(config.http.bind_address())?;
     let addr = listener.local_addr()?;
     let server = HttpServer::new(move || {
@@ -129,7 +133,7 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
                 telemetry::http::RedactedRootSpan,
             >::new())
             .app_data(state.clone())
-            .configure(|cfg| configure(cfg, max_body))
+            .configure(|cfg| configure(cfg, body))
     })
     .listen(listener)?
     .shutdown_timeout(10)
@@ -157,89 +161,177 @@ pub async fn run(
     Ok(())
 }
 
-/// Every route, the JSON error handlers and the body limits.
-pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+/// Every route, the JSON error handlers and the body limits. A known path asked with a method
+/// it does not have answers 405 (JSON, with `Allow`); an unknown path 404.
+pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
+    use actix_web::Route;
+    // `allow` lists the routes' methods, for the 405's `Allow` header.
+    let resource = |path: &str, allow: &'static str, routes: Vec<Route>| {
+        let mut resource = web::resource(path);
+        for route in routes {
+            resource = resource.route(route);
+        }
+        resource.default_service(service_kit::http_error::method_not_allowed(allow))
+    };
     cfg.app_data(
         web::JsonConfig::default()
-            .limit(max_body_bytes)
+            .limit(body.max_body_bytes)
             .error_handler(extractors::json),
     )
+    .app_data(body)
     .app_data(web::PathConfig::default().error_handler(extractors::path))
     .app_data(web::QueryConfig::default().error_handler(extractors::query))
-    .route("/health", web::get().to(health::health))
-    .route("/ready", web::get().to(health::ready))
-    .route("/openapi.json", web::get().to(openapi_document))
-    .route("/metrics", web::get().to(service_kit::metrics::render))
+    .service(resource(
+        "/health",
+        "GET",
+        vec![web::get().to(health::health)],
+    ))
+    .service(resource(
+        "/ready",
+        "GET",
+        vec![web::get().to(health::ready)],
+    ))
+    .service(resource(
+        "/openapi.json",
+        "GET",
+        vec![web::get().to(openapi_document)],
+    ))
+    .service(resource(
+        "/metrics",
+        "GET",
+        vec![web::get().to(service_kit::metrics::render)],
+    ))
     .configure(console::configure)
     .service(
         web::scope("/v1")
-            .route("/account", web::get().to(accounts::get_account))
-            .route("/accounts", web::post().to(accounts::create_account))
-            .route("/tokens", web::get().to(accounts::list_tokens))
-            .route("/tokens", web::post().to(accounts::create_token))
-            .route(
+            .service(resource(
+                "/account",
+                "GET",
+                vec![web::get().to(accounts::get_account)],
+            ))
+            .service(resource(
+                "/accounts",
+                "POST",
+                vec![web::post().to(accounts::create_account)],
+            ))
+            .service(resource(
+                "/tokens",
+                "GET, POST",
+                vec![
+                    web::get().to(accounts::list_tokens),
+                    web::post().to(accounts::create_token),
+                ],
+            ))
+            .service(resource(
                 "/tokens/{token_id}",
-                web::delete().to(accounts::revoke_token),
-            )
-            .route("/bots", web::post().to(bots::create_bot))
-            .route("/bots", web::get().to(bots::list_bots))
-            .route("/bots/{bot_id}", web::get().to(bots::get_bot))
-            .route("/bots/{bot_id}", web::patch().to(bots::update_bot))
-            .route("/bots/{bot_id}", web::delete().to(bots::delete_bot))
-            .route(
+                "DELETE",
+                vec![web::delete().to(accounts::revoke_token)],
+            ))
+            .service(resource(
+                "/bots",
+                "POST, GET",
+                vec![
+                    web::post().to(bots::create_bot),
+                    web::get().to(bots::list_bots),
+                ],
+            ))
+            .service(resource(
+                "/bots/{bot_id}",
+                "GET, PATCH, DELETE",
+                vec![
+                    web::get().to(bots::get_bot),
+                    web::patch().to(bots::update_bot),
+                    web::delete().to(bots::delete_bot),
+                ],
+            ))
+            .service(resource(
                 "/bots/{bot_id}/validate",
-                web::post().to(bots::validate_bot),
-            )
-            .route("/bots/{bot_id}/publish", web::post().to(bots::publish_bot))
-            .route(
+                "POST",
+                vec![web::post().to(bots::validate_bot)],
+            ))
+            .service(resource(
+                "/bots/{bot_id}/publish",
+                "POST",
+                vec![web::post().to(bots::publish_bot)],
+            ))
+            .service(resource(
                 "/bots/{bot_id}/versions",
-                web::get().to(bots::list_versions),
-            )
-            .route(
+                "GET",
+                vec![web::get().to(bots::list_versions)],
+            ))
+            .service(resource(
                 "/bots/{bot_id}/versions/{version}",
-                web::get().to(bots::get_version),
-            )
-            .route(
+                "GET",
+                vec![web::get().to(bots::get_version)],
+            ))
+            .service(resource(
                 "/integrations",
-                web::post().to(integrations::create_integration),
-            )
-            .route(
-                "/integrations",
-                web::get().to(integrations::list_integrations),
-            )
-            .route(
+                "POST, GET",
+                vec![
+                    web::post().to(integrations::create_integration),
+                    web::get().to(integrations::list_integrations),
+                ],
+            ))
+            .service(resource(
                 "/integrations/{integration_id}",
-                web::get().to(integrations::get_integration),
-            )
-            .route(
-                "/integrations/{integration_id}",
-                web::patch().to(integrations::update_integration),
-            )
-            .route(
-                "/integrations/{integration_id}",
-                web::delete().to(integrations::delete_integration),
-            )
-            .route(
+                "GET, PATCH, DELETE",
+                vec![
+                    web::get().to(integrations::get_integration),
+                    web::patch().to(integrations::update_integration),
+                    web::delete().to(integrations::delete_integration),
+                ],
+            ))
+            .service(resource(
                 "/integrations/{integration_id}/activate",
-                web::post().to(integrations::activate),
-            )
-            .route(
+                "POST",
+                vec![web::post().to(integrations::activate)],
+            ))
+            .service(resource(
                 "/integrations/{integration_id}/deactivate",
-                web::post().to(integrations::deactivate),
-            )
-            .route(
+                "POST",
+                vec![web::post().to(integrations::deactivate)],
+            ))
+            .service(resource(
                 "/integrations/{integration_id}/whatsapp/start",
-                web::post().to(whatsapp_start::start_whatsapp),
-            )
-            .configure(dead_letters::routes),
+                "POST",
+                vec![web::post().to(whatsapp_start::start_whatsapp)],
+            ))
+            .service(resource(
+                "/dead-letters",
+                "GET",
+                vec![web::get().to(dead_letters::list_dead_letters)],
+            ))
+            .service(resource(
+                "/dead-letters/{dead_letter_id}",
+                "GET, DELETE",
+                vec![
+                    web::get().to(dead_letters::get_dead_letter),
+                    web::delete().to(dead_letters::delete_dead_letter),
+                ],
+            ))
+            .service(resource(
+                "/dead-letters/{dead_letter_id}/replay",
+                "POST",
+                vec![web::post().to(dead_letters::replay_dead_letter)],
+            ))
+            .service(resource(
+                "/dead-letters/{dead_letter_id}/discard",
+                "POST",
+                vec![web::post().to(dead_letters::discard_dead_letter)],
+            ))
+            .default_service(web::to(not_found)),
     )
     .default_service(web::to(not_found));
 }
 
-async fn openapi_document() -> HttpResponse {
+async fn openapi_document(req: actix_web::HttpRequest) -> HttpResponse {
+    let limits = req
+        .app_data::<EdgeBody>()
+        .map(|body| body.limits)
+        .unwrap_or_default();
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(openapi::document_json())
+        .body(openapi::document_json_with(&limits))
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

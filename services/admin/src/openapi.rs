@@ -1,6 +1,8 @@
 //! The admin API's OpenAPI document, served at `/openapi.json` and committed as
 //! `docs/openapi/admin.json` (a test fails when the two drift).
 
+use service_kit::edge::TextLimits;
+use service_kit::openapi::Completion;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -48,9 +50,35 @@ impl Modify for BearerAuth {
 )]
 pub struct AdminApi;
 
-/// The document as pretty JSON (stable key order, for the committed snapshot).
+/// The document as pretty JSON with the default limits (stable key order, for the committed
+/// snapshot).
 pub fn document_json() -> String {
-    AdminApi::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}"))
+    document_json_with(&TextLimits::default())
+}
+
+/// The document with the service's configured limits (what `/openapi.json` serves).
+pub fn document_json_with(limits: &TextLimits) -> String {
+    let mut doc = match serde_json::to_value(AdminApi::openapi()) {
+        Ok(doc) => doc,
+        Err(err) => return format!("{{\"error\": \"{err}\"}}"),
+    };
+    // A query string spells a boolean as text: say which texts, so that a fuzzer's "wrong type"
+    // is one the query can carry.
+    if let Some(parameters) = doc
+        .pointer_mut("/paths/~1v1~1bots/get/parameters")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for parameter in parameters.iter_mut().filter(|p| p["name"] == "published") {
+            parameter["schema"] = serde_json::json!({"type": "string", "enum": ["true", "false"]});
+        }
+    }
+    service_kit::openapi::complete(
+        &mut doc,
+        &Completion {
+            authenticated: |path| path.starts_with("/v1/"),
+            checks_content_type: true,
+            limits: *limits,
+        },
+    );
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}"))
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 use config::{BrokerConfig, ConfigError, DatabaseConfig, HttpConfig, Lookup};
 use crypto::DeploymentKey;
 
+use crate::requests::{BodyLimits, DEFAULT_MAX_MESSAGE_CHARS, DEFAULT_MAX_VARIABLES};
+
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub http: HttpConfig,
@@ -18,9 +20,29 @@ pub struct GatewayConfig {
     pub reply_deadline: Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// The text rules and field limits of the two bodies (`EDGE_*`, `API_MAX_MESSAGE_CHARS`,
+    /// `API_MAX_VARIABLES`).
+    pub body_limits: BodyLimits,
 }
 
 pub const DEFAULT_PORT: u16 = 8081;
+
+fn body_limits_from(lookup: Lookup<'_>) -> Result<BodyLimits, ConfigError> {
+    let at_least_one = |name: &str, default: usize| -> Result<usize, ConfigError> {
+        match config::parse_or_from(lookup, name, default)? {
+            0 => Err(ConfigError::Invalid {
+                name: name.into(),
+                reason: "must be at least 1".into(),
+            }),
+            value => Ok(value),
+        }
+    };
+    Ok(BodyLimits {
+        text: service_kit::edge::limits_from_lookup(lookup)?,
+        max_message_chars: at_least_one("API_MAX_MESSAGE_CHARS", DEFAULT_MAX_MESSAGE_CHARS)?,
+        max_variables: at_least_one("API_MAX_VARIABLES", DEFAULT_MAX_VARIABLES)?,
+    })
+}
 
 impl GatewayConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -54,6 +76,7 @@ impl GatewayConfig {
             instance_id,
             reply_deadline: Duration::from_millis(deadline_ms),
             max_body_bytes: config::parse_or_from(lookup, "API_MAX_BODY_BYTES", 256 * 1024)?,
+            body_limits: body_limits_from(lookup)?,
         })
     }
 }

@@ -16,7 +16,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use actix_web::dev::ServerHandle;
-use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use broker::Broker;
 use service_kit::http_error::ApiError;
@@ -25,6 +24,7 @@ use tokio::sync::watch;
 pub use crate::config::{GatewayConfig, DEFAULT_PORT};
 use crate::rate_limit::RateLimiter;
 use crate::replies::PendingReplies;
+pub use crate::requests::BodyLimits;
 use crate::routes::GatewayState;
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +86,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError
         activity: store::activity::ActivityThrottle::new(std::time::Duration::from_secs(1)),
         reply_deadline: config.reply_deadline,
         max_body_bytes: config.max_body_bytes,
+        body_limits: config.body_limits,
     });
     service_kit::metrics::install();
     let ready_broker = broker.clone();
@@ -150,41 +151,53 @@ pub async fn run(
 const SESSION_PATH: &str = "/api/integrations/api/{integration_id}/session";
 const MESSAGE_PATH: &str = "/api/integrations/api/{integration_id}/session/{session_id}/message";
 
+/// A known path asked with another method answers 405 in the JSON error shape; an unknown path
+/// 404.
 fn configure(cfg: &mut web::ServiceConfig) {
+    // Every resource here has one method; a GET-only resource's 405 says `Allow: GET`.
+    let resource = |path: &str, route: actix_web::Route, allow: &'static str| {
+        web::resource(path)
+            .route(route)
+            .default_service(service_kit::http_error::method_not_allowed(allow))
+    };
     for path in [SESSION_PATH.to_owned(), format!("{SESSION_PATH}/")] {
-        cfg.service(
-            web::resource(path)
-                .route(web::post().to(routes::start_session))
-                .default_service(web::to(method_not_allowed)),
-        );
+        cfg.service(resource(
+            &path,
+            web::post().to(routes::start_session),
+            "POST",
+        ));
     }
     for path in [MESSAGE_PATH.to_owned(), format!("{MESSAGE_PATH}/")] {
-        cfg.service(
-            web::resource(path)
-                .route(web::post().to(routes::send_message))
-                .default_service(web::to(method_not_allowed)),
-        );
+        cfg.service(resource(
+            &path,
+            web::post().to(routes::send_message),
+            "POST",
+        ));
     }
-    cfg.route("/health", web::get().to(service_kit::health))
-        .route("/openapi.json", web::get().to(openapi_document))
-        .route("/metrics", web::get().to(service_kit::metrics::render))
-        .default_service(web::to(not_found));
+    cfg.service(resource(
+        "/health",
+        web::get().to(service_kit::health),
+        "GET",
+    ))
+    .service(resource(
+        "/openapi.json",
+        web::get().to(openapi_document),
+        "GET",
+    ))
+    .service(resource(
+        "/metrics",
+        web::get().to(service_kit::metrics::render),
+        "GET",
+    ))
+    .default_service(web::to(not_found));
 }
 
-async fn openapi_document() -> HttpResponse {
+async fn openapi_document(state: web::Data<GatewayState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(openapi::document_json())
+        .body(openapi::document_json_with(&state.body_limits))
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("route"))
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "use POST",
-    ))
 }

@@ -14,15 +14,15 @@ use contracts::v1::{
 };
 use contracts::IntegrationId;
 use crypto::DigestKey;
-use futures_util::StreamExt;
 use serde_json::Value;
+use service_kit::edge;
 use service_kit::http_error::ApiError;
 use store::idempotency::{Claim, KeyRef};
 use store::Store;
 
 use crate::rate_limit::RateLimiter;
 use crate::replies::PendingReplies;
-use crate::requests::{checked_session_id, MessageInput, SendMessage, StartSession};
+use crate::requests::{checked_session_id, BodyLimits, MessageInput, SendMessage, StartSession};
 
 pub struct GatewayState {
     pub store: Store,
@@ -36,6 +36,7 @@ pub struct GatewayState {
     pub activity: store::activity::ActivityThrottle,
     pub reply_deadline: Duration,
     pub max_body_bytes: usize,
+    pub body_limits: BodyLimits,
 }
 
 const SESSION_START: &str = "session_start";
@@ -65,8 +66,8 @@ pub async fn start_session(
 ) -> Result<HttpResponse, ApiError> {
     let integration = admit(&state, &req, &path).await?;
     let idempotency_key = idempotency_key(&req)?;
-    let body = read_body(payload, state.max_body_bytes).await?;
-    let (start, canonical) = StartSession::parse(&body)?;
+    let body = edge::read_body(&mut payload.into_inner(), state.max_body_bytes).await?;
+    let (start, canonical) = StartSession::parse(&body, &state.body_limits)?;
     let variables = start.variables_as_text()?;
     if !variables.is_empty() && !integration.variable_injection {
         return Err(ApiError::unprocessable(
@@ -126,8 +127,8 @@ pub async fn send_message(
             "session not found or already finished",
         ));
     }
-    let body = read_body(payload, state.max_body_bytes).await?;
-    let (message, canonical) = SendMessage::parse(&body)?;
+    let body = edge::read_body(&mut payload.into_inner(), state.max_body_bytes).await?;
+    let (message, canonical) = SendMessage::parse(&body, &state.body_limits)?;
     let input = match message {
         MessageInput::Text(text) => Input::Text { text },
         MessageInput::Option(option_id) => Input::SelectedOption { option_id },
@@ -246,29 +247,6 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         ));
     }
     Ok(Some(key.to_owned()))
-}
-
-/// Reads the body up to `limit` bytes; more is 413 as JSON.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|err| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                format!("could not read the body: {err}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body exceeds the limit of {limit} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// The request's identity for Idempotency-Key: endpoint, path and canonical JSON body (keys

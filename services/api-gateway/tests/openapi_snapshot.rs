@@ -22,7 +22,9 @@ fn both_endpoints_and_their_status_codes_are_documented() {
     let message = &doc["paths"]
         ["/api/integrations/api/{integration_id}/session/{session_id}/message/"]["post"];
     for operation in [start, message] {
-        for status in ["200", "401", "404", "409", "422", "429", "500", "504"] {
+        for status in [
+            "200", "400", "401", "404", "409", "413", "422", "429", "500", "503", "504",
+        ] {
             assert!(
                 operation["responses"][status].is_object(),
                 "{status} undocumented"

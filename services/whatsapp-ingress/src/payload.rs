@@ -28,12 +28,22 @@ pub struct Envelope {
     pub object: String,
     /// Each entry still as JSON; see [`Entry::decode`].
     pub entries: Vec<Value>,
+    /// Characters the parse repaired (see [`Envelope::parse`]): 0 for any payload of Meta's.
+    pub repaired: usize,
 }
 
 impl Envelope {
+    /// Parses a signed body. Text that PostgreSQL or a Rust string cannot hold is repaired
+    /// rather than refused (a signed POST must be answered 200, and one bad character must not
+    /// cost the batch): bytes that are not UTF-8 and lone surrogate escapes become U+FFFD, and
+    /// U+0000 is removed from every string and key (docs/whatsapp-ingress.md, "Text we cannot
+    /// store"). Nothing unstorable reaches an event or a receipt.
     pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        let text = contracts::edge::repair_json_text(body);
+        let mut repaired = usize::from(text.as_ref() != body);
+        let mut value: Value =
+            serde_json::from_slice(&text).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        repaired += contracts::edge::strip_nul(&mut value);
         let Value::Object(mut top) = value else {
             return Err(EnvelopeError::Invalid(
                 "the top level must be a JSON object",
@@ -49,7 +59,11 @@ impl Envelope {
             None | Some(_) if object != WHATSAPP_OBJECT => Vec::new(),
             _ => return Err(EnvelopeError::Invalid("`entry` (an array) is missing")),
         };
-        Ok(Envelope { object, entries })
+        Ok(Envelope {
+            object,
+            entries,
+            repaired,
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use contracts::v1::{
-    Channel, ConversationKey, InboundEvent, Recipient, SchemaVersion, WhatsappContext,
+    Channel, ConversationKey, InboundEvent, Input, Recipient, SchemaVersion, WhatsappContext,
 };
 use contracts::IntegrationId;
 use serde_json::{json, Value};
@@ -22,6 +22,9 @@ use crate::window::{is_window_failure, LateWindowFailure};
 
 /// The executor keeps session ids to 255 characters; a longer user key could never start one.
 const MAX_USER_KEY_LEN: usize = 255;
+/// WhatsApp's own limit for a text message (and above its captions' and titles'): a longer
+/// text in a signed payload is cut to it, and the cut is recorded (docs/whatsapp-ingress.md).
+pub const MAX_INPUT_CHARS: usize = 4096;
 
 /// One event to publish, with what orders it within its conversation.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,7 +287,7 @@ fn plan_message(
     received_at_unix_ms: i64,
     position: usize,
 ) {
-    let input = match normalize::meaning(&message) {
+    let mut input = match normalize::meaning(&message) {
         Ok(Meaning::Input(input)) => input,
         Ok(Meaning::System) => {
             plan.record(
@@ -321,6 +324,13 @@ fn plan_message(
         );
         return;
     }
+    if bound_input(&mut input, MAX_INPUT_CHARS) {
+        plan.record(
+            target.id,
+            ReceiptKind::Error,
+            json!({"reason": "text_truncated", "wamid": message.id, "max_chars": MAX_INPUT_CHARS}),
+        );
+    }
     let user = user.to_owned();
     plan.active.insert(target.id);
     plan.events.push(PlannedEvent {
@@ -347,6 +357,23 @@ fn plan_message(
             }),
         },
     });
+}
+
+/// Cuts every text of `input` to `max_chars`; true when something was cut.
+fn bound_input(input: &mut Input, max_chars: usize) -> bool {
+    let mut cut = |text: &mut String| contracts::edge::truncate_chars(text, max_chars);
+    match input {
+        Input::Text { text } => cut(text),
+        Input::SelectedOption { option_id } => cut(option_id),
+        Input::Media {
+            media_id, caption, ..
+        } => cut(media_id) | caption.as_mut().is_some_and(&mut cut),
+        Input::Location { name, address, .. } => {
+            name.as_mut().is_some_and(&mut cut) | address.as_mut().is_some_and(&mut cut)
+        }
+        Input::Unsupported { kind } => cut(kind),
+        Input::Start { .. } | Input::ProactiveStart { .. } => false,
+    }
 }
 
 /// The receipt detail of a part that did not decode (serde's message names the field; no

@@ -143,6 +143,10 @@ async fn accept(
     envelope: Envelope,
 ) -> Result<HttpResponse, ApiError> {
     let received_at = chrono::Utc::now().timestamp_millis();
+    if envelope.repaired > 0 {
+        tracing::warn!(integration = %integration.id, repaired = envelope.repaired,
+            "signed webhook carried text we cannot store; repaired (U+FFFD, NUL removed)");
+    }
     let plan = process::plan(envelope, integration, &state.cache, received_at)
         .await
         .map_err(lookup_failed)?;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use store::accounts::{Account, NewToken, OperatorToken};
 use utoipa::ToSchema;
 
+use service_kit::edge::EdgeJson;
+
 use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
@@ -58,9 +60,19 @@ impl From<OperatorToken> for TokenView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^\\s*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
     /// Name of the account's first operator token.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^\\s*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub token_name: Option<String>,
 }
 
@@ -74,6 +86,11 @@ pub struct CreatedAccount {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^\\s*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
 }
 
@@ -92,7 +109,7 @@ pub struct TokenList {
 
 fn checked_name(raw: &str, field: &str) -> Result<String, ApiError> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() || raw.chars().count() > 200 {
         return Err(ApiError::unprocessable(
             "invalid_field",
             format!("{field} must be 1 to 200 characters"),
@@ -132,7 +149,7 @@ pub async fn get_account(operator: Operator) -> web::Json<AccountView> {
 pub async fn create_account(
     operator: Operator,
     state: web::Data<AppState>,
-    body: web::Json<CreateAccount>,
+    body: EdgeJson<CreateAccount>,
 ) -> Result<HttpResponse, ApiError> {
     if !operator.account.is_platform_admin {
         return Err(ApiError::new(
@@ -184,7 +201,7 @@ pub async fn list_tokens(
 pub async fn create_token(
     operator: Operator,
     state: web::Data<AppState>,
-    body: web::Json<CreateToken>,
+    body: EdgeJson<CreateToken>,
 ) -> Result<HttpResponse, ApiError> {
     let name = checked_name(&body.name, "name")?;
     let token = issue_token(&state)?;

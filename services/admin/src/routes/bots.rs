@@ -9,6 +9,8 @@ use serde_json::Value;
 use store::bots::{Bot, BotChanges, BotVersion, NewBot};
 use utoipa::{IntoParams, ToSchema};
 
+use service_kit::edge::EdgeJson;
+
 use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
@@ -135,6 +137,12 @@ pub struct PublishedView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBot {
+    /// 1 to 200 characters, not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^\\s*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
     #[serde(default)]
     pub variables: Vec<VariableView>,
@@ -146,6 +154,11 @@ pub struct CreateBot {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBot {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^\\s*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: Option<String>,
     pub variables: Option<Vec<VariableView>>,
     #[schema(value_type = Option<Object>)]
@@ -169,7 +182,7 @@ fn to_json<T: Serialize>(value: &T) -> Result<Value, ApiError> {
 
 fn checked_name(raw: &str) -> Result<String, ApiError> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() || raw.chars().count() > 200 {
         return Err(ApiError::unprocessable(
             "invalid_field",
             "name must be 1 to 200 characters",
@@ -219,7 +232,7 @@ fn validate_draft(bot: &Bot) -> Result<ValidationReport, ApiError> {
 pub async fn create_bot(
     operator: Operator,
     state: web::Data<AppState>,
-    body: web::Json<CreateBot>,
+    body: EdgeJson<CreateBot>,
 ) -> Result<HttpResponse, ApiError> {
     let name = checked_name(&body.name)?;
     checked_flow(&body.flow)?;
@@ -284,12 +297,13 @@ pub async fn get_bot(
 #[utoipa::path(patch, path = "/v1/bots/{bot_id}", tag = "bots", request_body = UpdateBot,
     params(("bot_id" = i64, Path)),
     responses((status = 200, body = BotView), (status = 404, body = ErrorBody),
+              (status = 409, description = "name_taken", body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub async fn update_bot(
     operator: Operator,
     state: web::Data<AppState>,
     path: web::Path<BotId>,
-    body: web::Json<UpdateBot>,
+    body: EdgeJson<UpdateBot>,
 ) -> Result<web::Json<BotView>, ApiError> {
     let body = body.into_inner();
     if let Some(flow) = &body.flow {

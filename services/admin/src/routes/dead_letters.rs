@@ -422,24 +422,3 @@ async fn publish(state: &AppState, letter: &DeadLetter) -> Result<(), ApiError> 
         }
     }
 }
-
-/// The routes under `/v1`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/dead-letters", web::get().to(list_dead_letters))
-        .route(
-            "/dead-letters/{dead_letter_id}",
-            web::get().to(get_dead_letter),
-        )
-        .route(
-            "/dead-letters/{dead_letter_id}",
-            web::delete().to(delete_dead_letter),
-        )
-        .route(
-            "/dead-letters/{dead_letter_id}/replay",
-            web::post().to(replay_dead_letter),
-        )
-        .route(
-            "/dead-letters/{dead_letter_id}/discard",
-            web::post().to(discard_dead_letter),
-        );
-}

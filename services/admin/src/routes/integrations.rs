@@ -8,6 +8,8 @@ use store::integrations::{
 };
 
 use super::integrations_dto::*;
+use service_kit::edge::EdgeJson;
+
 use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
@@ -47,7 +49,7 @@ fn store_err(err: store::StoreError) -> ApiError {
 pub async fn create_integration(
     operator: Operator,
     state: web::Data<AppState>,
-    body: web::Json<CreateIntegration>,
+    body: EdgeJson<CreateIntegration>,
 ) -> Result<HttpResponse, ApiError> {
     let account = operator.account.id;
     let (integration, api_key) = match body.into_inner() {
@@ -252,7 +254,7 @@ pub async fn update_integration(
     operator: Operator,
     state: web::Data<AppState>,
     path: web::Path<IntegrationId>,
-    body: web::Json<UpdateIntegration>,
+    body: EdgeJson<UpdateIntegration>,
 ) -> Result<web::Json<IntegrationView>, ApiError> {
     let account = operator.account.id;
     let id = path.into_inner();

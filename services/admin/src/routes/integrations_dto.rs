@@ -24,13 +24,17 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[serde(deny_unknown_fields)]
 pub struct AlertEmail {
     pub enabled: bool,
+    /// Required when `enabled`.
+    #[schema(max_length = 254, pattern = "^[^\\s@]+@\\S*[.]\\S*$")]
     pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Template {
+    #[schema(pattern = "^[a-z0-9_]{1,512}$")]
     pub name: String,
+    #[schema(pattern = "^[A-Za-z_-]{2,15}$")]
     pub language_code: String,
 }
 
@@ -46,6 +50,7 @@ pub enum CreateIntegration {
 pub struct CreateApiIntegration {
     /// The alias.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub name: String,
     #[schema(value_type = Option<i64>)]
     pub bot_id: Option<BotId>,
@@ -54,6 +59,7 @@ pub struct CreateApiIntegration {
     pub api_key: Option<String>,
     #[serde(default)]
     pub variable_injection: bool,
+    #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<u32>,
     pub alert_email: Option<AlertEmail>,
 }
@@ -62,18 +68,31 @@ pub struct CreateApiIntegration {
 #[serde(deny_unknown_fields)]
 pub struct CreateWhatsappIntegration {
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub name: String,
     #[schema(value_type = Option<i64>)]
     pub bot_id: Option<BotId>,
+    #[schema(pattern = "^[0-9]{1,32}$")]
     pub business_account_id: String,
+    #[schema(pattern = "^[0-9]{1,32}$")]
     pub phone_number_id: String,
+    #[schema(pattern = "^[0-9]{1,32}$")]
     pub app_id: String,
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[\\x21-\\x7e]+$")]
     pub app_secret: String,
     /// The short-lived token from Meta's dashboard.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[\\x21-\\x7e]+$")]
     pub access_token: String,
+    #[schema(
+        min_length = 8,
+        max_length = 255,
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub verify_token: String,
+    #[schema(pattern = "^v[0-9]{1,3}[.][0-9]{1,2}$")]
     pub api_version: Option<String>,
     /// Conversations idle this long expire; `null` or absent: never.
+    #[schema(minimum = 1, maximum = 43200)]
     pub conversation_expiry_minutes: Option<u32>,
     pub template: Option<Template>,
     /// Numbers allowed to start the bot; empty: everyone.
@@ -97,13 +116,25 @@ pub struct UpdateIntegration {
     #[schema(value_type = Option<String>)]
     pub api_key: Option<Option<serde_json::Value>>,
     pub variable_injection: Option<bool>,
+    #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<u32>,
+    #[schema(pattern = "^[0-9]{1,32}$")]
     pub business_account_id: Option<String>,
+    #[schema(pattern = "^[0-9]{1,32}$")]
     pub phone_number_id: Option<String>,
+    #[schema(pattern = "^[0-9]{1,32}$")]
     pub app_id: Option<String>,
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[\\x21-\\x7e]+$")]
     pub app_secret: Option<String>,
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[\\x21-\\x7e]+$")]
     pub access_token: Option<String>,
+    #[schema(
+        min_length = 8,
+        max_length = 255,
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub verify_token: Option<String>,
+    #[schema(pattern = "^v[0-9]{1,3}[.][0-9]{1,2}$")]
     pub api_version: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub conversation_expiry_minutes: Option<Option<u32>>,
@@ -158,7 +189,7 @@ fn invalid(field: &str, why: &str) -> ApiError {
 
 pub fn checked_name(raw: &str) -> Result<String, ApiError> {
     let name = raw.trim();
-    if name.chars().count() > 200 {
+    if raw.chars().count() > 200 {
         return Err(invalid("name", "must be at most 200 characters"));
     }
     Ok(name.to_owned())

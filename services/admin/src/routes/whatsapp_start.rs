@@ -24,6 +24,8 @@ use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::integrations_dto::Template;
+use service_kit::edge::EdgeJson;
+
 use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
@@ -76,7 +78,7 @@ pub async fn start_whatsapp(
     operator: Operator,
     state: web::Data<AppState>,
     path: web::Path<IntegrationId>,
-    body: web::Json<StartWhatsapp>,
+    body: EdgeJson<StartWhatsapp>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let request = body.into_inner();
