@@ -208,7 +208,8 @@ async fn plan_change(
         };
         plan_message(
             plan,
-            &target,
+            target.id,
+            &target.trigger_recipients,
             number,
             &contacts,
             message,
@@ -219,7 +220,8 @@ async fn plan_change(
     Ok(())
 }
 
-fn plan_statuses(plan: &mut Plan, integration: IntegrationId, statuses: Vec<Value>) {
+/// Adds the status updates (or error receipts) of a `statuses[]` array to the plan.
+pub fn plan_statuses(plan: &mut Plan, integration: IntegrationId, statuses: Vec<Value>) {
     for raw in statuses {
         let status: Status = match serde_json::from_value(raw) {
             Ok(status) => status,
@@ -250,9 +252,13 @@ fn plan_statuses(plan: &mut Plan, integration: IntegrationId, statuses: Vec<Valu
     }
 }
 
-fn plan_message(
+/// Adds one decoded message of `integration` (already routed, active, with its
+/// `trigger_recipients`) to the plan: an event, or a receipt saying why there is none. Pure,
+/// so that the fuzz targets (`fuzz/`) drive it without a database.
+pub fn plan_message(
     plan: &mut Plan,
-    target: &WhatsappIntegration,
+    integration: IntegrationId,
+    trigger_recipients: &[String],
     phone_number_id: &str,
     contacts: &[Contact],
     message: Message,
@@ -263,7 +269,7 @@ fn plan_message(
         Ok(Meaning::Input(input)) => input,
         Ok(Meaning::System) => {
             plan.record(
-                target.id,
+                integration,
                 ReceiptKind::System,
                 json!({"wamid": message.id, "from": message.from, "system": message.system}),
             );
@@ -271,7 +277,7 @@ fn plan_message(
         }
         Err(malformed) => {
             plan.record(
-                target.id,
+                integration,
                 ReceiptKind::Error,
                 json!({"reason": "malformed_message", "wamid": message.id,
                        "detail": malformed.to_string()}),
@@ -282,31 +288,31 @@ fn plan_message(
     let sender = Sender::of(&message, contacts);
     let Some(user) = sender.key().filter(|k| k.len() <= MAX_USER_KEY_LEN) else {
         plan.record(
-            target.id,
+            integration,
             ReceiptKind::Error,
             json!({"reason": "no_usable_sender", "wamid": message.id}),
         );
         return;
     };
-    if !normalize::recipient_allowed(&target.trigger_recipients, &sender) {
+    if !normalize::recipient_allowed(trigger_recipients, &sender) {
         plan.record(
-            target.id,
+            integration,
             ReceiptKind::IgnoredRecipient,
             json!({"wamid": message.id, "wa_id": sender.wa_id, "user_id": sender.user_id}),
         );
         return;
     }
     let user = user.to_owned();
-    plan.active.insert(target.id);
+    plan.active.insert(integration);
     plan.events.push(PlannedEvent {
         sent_at: message.unix_seconds(),
         position,
         event: InboundEvent {
             schema: SchemaVersion::V1,
             event_id: message.id.clone(),
-            integration_id: target.id,
+            integration_id: integration,
             channel: Channel::Whatsapp,
-            conversation_key: ConversationKey::whatsapp(target.id, phone_number_id, &user),
+            conversation_key: ConversationKey::whatsapp(integration, phone_number_id, &user),
             session_id: user.clone(),
             user_identifier: user,
             received_at_unix_ms,
