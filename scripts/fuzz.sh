@@ -98,10 +98,14 @@ for target in "${selected[@]}"; do
         -max_total_time="$seconds" -timeout=10 -dict=fuzz/dicts/json.dict \
         -print_final_stats=1 2>&1 | tee "$out" >&2 || status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
+    # libFuzzer's last status line: `#N DONE cov: E ft: F corp: I/SIZE ...`.
+    done_line=$(grep -a $'\tDONE ' "$out" | tail -1 || true)
+    kept=$(sed -n 's/.* corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p' <<<"$done_line")
+    edges=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$done_line")
     crashes=$(find "fuzz/artifacts/$target" -type f \( -name 'crash-*' -o -name 'timeout-*' \
         -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)
-    line=$(printf '%-10s %4ss  %12s executions  corpus %6s inputs  %s crash files' \
-        "$target" "$seconds" "${runs:-?}" "$(find "$corpus" -type f | wc -l)" "$crashes")
+    line=$(printf '%-10s %4ss  %10s executions  corpus %12s  coverage %5s  %s crash files' \
+        "$target" "$seconds" "${runs:-?}" "${kept:-?}" "${edges:-?}" "$crashes")
     summary+=("$line")
     [ "$status" -eq 0 ] || failed+=("$target")
     rm -f "$out"
