@@ -73,7 +73,8 @@ seeds_for() {
             while IFS= read -r text; do
                 n=$((n + 1))
                 printf '%s' "$text" >"$dir/example-$n.txt"
-            done < <(cat examples/*.json | jq -r '.. | strings | select(contains("{{"))' | sort -u)
+            # JSON strings holding a placeholder (escapes stay as written: they are seeds).
+            done < <(grep -oh '"[^"]*{{[^"]*"' examples/*.json | sed 's/^"//; s/"$//' | sort -u)
             ;;
         api_bodies) cp proto/v1/examples/*.json "$dir/" ;;
     esac

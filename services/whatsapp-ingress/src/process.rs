@@ -206,11 +206,14 @@ async fn plan_change(
                 continue;
             }
         };
+        let destination = Destination {
+            integration: target.id,
+            trigger_recipients: &target.trigger_recipients,
+            phone_number_id: number,
+        };
         plan_message(
             plan,
-            target.id,
-            &target.trigger_recipients,
-            number,
+            &destination,
             &contacts,
             message,
             received_at_unix_ms,
@@ -252,19 +255,29 @@ pub fn plan_statuses(plan: &mut Plan, integration: IntegrationId, statuses: Vec<
     }
 }
 
-/// Adds one decoded message of `integration` (already routed, active, with its
-/// `trigger_recipients`) to the plan: an event, or a receipt saying why there is none. Pure,
-/// so that the fuzz targets (`fuzz/`) drive it without a database.
+/// Where a routed message goes: the active integration serving its business number.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    pub integration: IntegrationId,
+    pub trigger_recipients: &'a [String],
+    pub phone_number_id: &'a str,
+}
+
+/// Adds one decoded message for `destination` to the plan: an event, or a receipt saying why
+/// there is none. Pure, so that the property tests drive it without a database.
 pub fn plan_message(
     plan: &mut Plan,
-    integration: IntegrationId,
-    trigger_recipients: &[String],
-    phone_number_id: &str,
+    destination: &Destination<'_>,
     contacts: &[Contact],
     message: Message,
     received_at_unix_ms: i64,
     position: usize,
 ) {
+    let Destination {
+        integration,
+        trigger_recipients,
+        phone_number_id,
+    } = *destination;
     let input = match normalize::meaning(&message) {
         Ok(Meaning::Input(input)) => input,
         Ok(Meaning::System) => {

@@ -10,7 +10,7 @@ use contracts::IntegrationId;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use whatsapp_ingress::payload::{Contact, Envelope, Message, WHATSAPP_OBJECT};
-use whatsapp_ingress::process::{plan_message, plan_statuses, Plan};
+use whatsapp_ingress::process::{plan_message, plan_statuses, Destination, Plan};
 
 const TYPES: [&str; 13] = [
     "text",
@@ -161,7 +161,12 @@ proptest! {
             .filter_map(|c| serde_json::from_value(c).ok())
             .collect();
         let mut plan = Plan::default();
-        plan_message(&mut plan, integration(), &allowed, "1122334455", &contacts, message, 1, 1);
+        let destination = Destination {
+            integration: integration(),
+            trigger_recipients: &allowed,
+            phone_number_id: "1122334455",
+        };
+        plan_message(&mut plan, &destination, &contacts, message, 1, 1);
         prop_assert_eq!(plan.events.len() + plan.receipts.len(), 1);
         for planned in &plan.events {
             check_event(&planned.event)?;
