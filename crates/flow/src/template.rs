@@ -1,7 +1,9 @@
 //! `{{variable}}` templates.
 //!
 //! A template is literal text with `{{name}}` placeholders (spaces inside the braces are
-//! allowed: `{{ name }}`). There is no escape for a literal `{{`; single braces are literal.
+//! allowed: `{{ name }}`). There is no escape for a literal `{{`; single braces are literal,
+//! and in a run of braces the placeholder opens at the last two: `{{{name}}}` is `{`, the
+//! value, `}`. The renderer and the strict parser agree on every template the parser accepts.
 
 use std::fmt;
 
@@ -54,18 +56,25 @@ pub fn parse(template: &str) -> Result<Vec<Segment<'_>>, TemplateError> {
     let mut segments = Vec::new();
     let mut rest = template;
     let mut offset = 0;
-    while let Some(open) = rest.find("{{") {
+    while let Some(found) = rest.find("{{") {
+        let braces = rest[found..].bytes().take_while(|&b| b == b'{').count();
+        let open = found + braces - 2;
         if open > 0 {
             segments.push(Segment::Literal(&rest[..open]));
         }
         let inner_start = open + 2;
+        let unclosed = TemplateError {
+            offset: offset + open,
+            kind: TemplateErrorKind::Unclosed,
+        };
         let Some(close) = rest[inner_start..].find("}}") else {
-            return Err(TemplateError {
-                offset: offset + open,
-                kind: TemplateErrorKind::Unclosed,
-            });
+            return Err(unclosed);
         };
         let raw = &rest[inner_start..inner_start + close];
+        if raw.contains("{{") {
+            // `{{x{{a}}`: another placeholder opens before this one is closed.
+            return Err(unclosed);
+        }
         let name = raw.trim();
         if !is_valid_variable_name(name) {
             return Err(TemplateError {
@@ -98,24 +107,25 @@ pub fn variables(template: &str) -> Result<Vec<&str>, TemplateError> {
 /// Renders a template, asking `value` for each placeholder.
 ///
 /// Lenient, because the engine may run a flow that was never validated: an unclosed `{{` or a
-/// placeholder that is not a variable name is kept as literal text.
+/// placeholder that is not a variable name is kept as literal text. A placeholder opens at the
+/// last `{{` before its `}}`, so that no `{{name}}` is left in the output (given values without
+/// braces): in `{{{a}}` and `{{x{{a}}` the braces before the placeholder are text. Values are
+/// inserted as they are, never interpolated again.
 pub fn render_with(template: &str, mut value: impl FnMut(&str) -> String) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let inner_start = open + 2;
-        let Some(close) = rest[inner_start..].find("}}") else {
-            rest = &rest[open..];
+    while let Some(found) = rest.find("{{") {
+        let Some(close) = rest[found + 2..].find("}}").map(|c| found + 2 + c) else {
             break;
         };
-        let raw = &rest[inner_start..inner_start + close];
-        let name = raw.trim();
-        let consumed = inner_start + close + 2;
+        let open = rest[..close].rfind("{{").unwrap_or(found);
+        let name = rest[open + 2..close].trim();
+        let consumed = close + 2;
         if is_valid_variable_name(name) {
+            out.push_str(&rest[..open]);
             out.push_str(&value(name));
         } else {
-            out.push_str(&rest[open..consumed]);
+            out.push_str(&rest[..consumed]);
         }
         rest = &rest[consumed..];
     }
@@ -185,5 +195,31 @@ mod tests {
             "{{first name}} {{first_name"
         );
         assert_eq!(render("héllo {{first_name}}é"), "héllo Adaé");
+    }
+
+    /// Found by the property tests (`tests/template_properties.rs`): the renderer kept
+    /// `{{{name}}` whole as literal text, leaving `{{name}}` unresolved in the message.
+    #[test]
+    fn a_placeholder_opens_at_the_last_braces_before_it_closes() {
+        let render = |t: &str| render_with(t, |name| format!("<{name}>"));
+        assert_eq!(render("{{{name}}"), "{<name>");
+        assert_eq!(render("{{{name}}}"), "{<name>}");
+        assert_eq!(render("{{x{{name}}"), "{{x<name>");
+        assert_eq!(render("{{ {{name}} }}"), "{{ <name> }}");
+        assert_eq!(
+            parse("{{{name}}}").unwrap(),
+            vec![
+                Segment::Literal("{"),
+                Segment::Variable("name"),
+                Segment::Literal("}"),
+            ]
+        );
+        assert_eq!(
+            parse("{{x{{name}}").unwrap_err(),
+            TemplateError {
+                offset: 0,
+                kind: TemplateErrorKind::Unclosed
+            }
+        );
     }
 }

@@ -9,7 +9,7 @@ mod config;
 pub mod openapi;
 mod rate_limit;
 mod replies;
-mod requests;
+pub mod requests;
 mod routes;
 
 use std::future::Future;

@@ -214,10 +214,14 @@ async fn plan_change(
                 continue;
             }
         };
+        let destination = Destination {
+            integration: target.id,
+            trigger_recipients: &target.trigger_recipients,
+            phone_number_id: number,
+        };
         plan_message(
             plan,
-            &target,
-            number,
+            &destination,
             &contacts,
             message,
             received_at_unix_ms,
@@ -227,7 +231,8 @@ async fn plan_change(
     Ok(())
 }
 
-fn plan_statuses(
+/// Adds the status updates (or error receipts) of a `statuses[]` array to the plan.
+pub fn plan_statuses(
     plan: &mut Plan,
     integration: IntegrationId,
     phone_number_id: &str,
@@ -278,20 +283,34 @@ fn plan_statuses(
     }
 }
 
-fn plan_message(
+/// Where a routed message goes: the active integration serving its business number.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    pub integration: IntegrationId,
+    pub trigger_recipients: &'a [String],
+    pub phone_number_id: &'a str,
+}
+
+/// Adds one decoded message for `destination` to the plan: an event, or a receipt saying why
+/// there is none. Pure, so that the property tests drive it without a database.
+pub fn plan_message(
     plan: &mut Plan,
-    target: &WhatsappIntegration,
-    phone_number_id: &str,
+    destination: &Destination<'_>,
     contacts: &[Contact],
     message: Message,
     received_at_unix_ms: i64,
     position: usize,
 ) {
+    let Destination {
+        integration,
+        trigger_recipients,
+        phone_number_id,
+    } = *destination;
     let mut input = match normalize::meaning(&message) {
         Ok(Meaning::Input(input)) => input,
         Ok(Meaning::System) => {
             plan.record(
-                target.id,
+                integration,
                 ReceiptKind::System,
                 json!({"wamid": message.id, "from": message.from, "system": message.system}),
             );
@@ -299,7 +318,7 @@ fn plan_message(
         }
         Err(malformed) => {
             plan.record(
-                target.id,
+                integration,
                 ReceiptKind::Error,
                 json!({"reason": "malformed_message", "wamid": message.id,
                        "detail": malformed.to_string()}),
@@ -310,15 +329,15 @@ fn plan_message(
     let sender = Sender::of(&message, contacts);
     let Some(user) = sender.key().filter(|k| k.len() <= MAX_USER_KEY_LEN) else {
         plan.record(
-            target.id,
+            integration,
             ReceiptKind::Error,
             json!({"reason": "no_usable_sender", "wamid": message.id}),
         );
         return;
     };
-    if !normalize::recipient_allowed(&target.trigger_recipients, &sender) {
+    if !normalize::recipient_allowed(trigger_recipients, &sender) {
         plan.record(
-            target.id,
+            integration,
             ReceiptKind::IgnoredRecipient,
             json!({"wamid": message.id, "wa_id": sender.wa_id, "user_id": sender.user_id}),
         );
@@ -326,22 +345,22 @@ fn plan_message(
     }
     if bound_input(&mut input, MAX_INPUT_CHARS) {
         plan.record(
-            target.id,
+            integration,
             ReceiptKind::Error,
             json!({"reason": "text_truncated", "wamid": message.id, "max_chars": MAX_INPUT_CHARS}),
         );
     }
     let user = user.to_owned();
-    plan.active.insert(target.id);
+    plan.active.insert(integration);
     plan.events.push(PlannedEvent {
         sent_at: message.unix_seconds(),
         position,
         event: InboundEvent {
             schema: SchemaVersion::V1,
             event_id: message.id.clone(),
-            integration_id: target.id,
+            integration_id: integration,
             channel: Channel::Whatsapp,
-            conversation_key: ConversationKey::whatsapp(target.id, phone_number_id, &user),
+            conversation_key: ConversationKey::whatsapp(integration, phone_number_id, &user),
             session_id: user.clone(),
             user_identifier: user,
             received_at_unix_ms,
