@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod bots;
 pub mod idempotency;
 pub mod integrations;
+pub mod sandbox;
 pub mod sender;
 pub mod turns;
 pub mod whatsapp;

@@ -15,7 +15,7 @@ mod batch;
 mod config;
 pub mod lanes;
 pub mod pacing;
-pub mod render;
+pub use whatsapp_render as render;
 pub mod retry;
 mod tokens;
 
