@@ -15,8 +15,8 @@ use crate::{Store, StoreError};
 pub struct NewSandbox<'a> {
     pub account: AccountId,
     pub bot: BotId,
-    /// The published version the run's sessions start on.
-    pub version: i32,
+    /// The published version the run's sessions start on; the newest when `None`.
+    pub version: Option<i32>,
     pub kind: IntegrationKind,
     /// WhatsApp: the phone number id the run's events carry (never an active number's).
     pub phone_number_id: &'a str,
@@ -50,6 +50,14 @@ impl SandboxRemoval {
 struct Id {
     #[diesel(sql_type = BigInt)]
     id: i64,
+}
+
+#[derive(QueryableByName)]
+struct Created {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Integer)]
+    pinned_version: i32,
 }
 
 #[derive(QueryableByName)]
@@ -96,26 +104,29 @@ impl From<Counts> for SandboxRemoval {
 impl Store {
     /// Creates a hidden, active sandbox integration pinned to `version` of the account's bot.
     /// Its secrets are random bytes nobody holds: no API key or webhook can reach it.
+    /// Returns the integration and the version it runs; `NotFound` when the account has no
+    /// such bot or version.
     pub async fn create_sandbox_integration(
         &self,
         new: &NewSandbox<'_>,
-    ) -> Result<IntegrationId, StoreError> {
+    ) -> Result<(IntegrationId, i32), StoreError> {
         let mut conn = self.conn().await?;
         let new = new.clone();
-        let id = conn
+        let (id, version) = conn
             .transaction(async move |conn| {
-                let row: Id = diesel::sql_query(
+                let row: Created = diesel::sql_query(
                     "INSERT INTO integrations (account_id, kind, name, bot_id, active, sandbox, \
                          pinned_version) \
                      SELECT b.account_id, $3, 'test runner sandbox', b.id, true, true, v.version \
-                     FROM bots b JOIN bot_versions v ON v.bot_id = b.id AND v.version = $4 \
+                     FROM bots b JOIN bot_versions v \
+                         ON v.bot_id = b.id AND v.version = COALESCE($4, b.latest_version) \
                      WHERE b.id = $2 AND b.account_id = $1 \
-                     RETURNING id",
+                     RETURNING id, pinned_version",
                 )
                 .bind::<BigInt, _>(new.account.get())
                 .bind::<BigInt, _>(new.bot.get())
                 .bind::<Text, _>(new.kind.as_str())
-                .bind::<Integer, _>(new.version)
+                .bind::<Nullable<Integer>, _>(new.version)
                 .get_result(conn)
                 .await?;
                 match new.kind {
@@ -151,10 +162,11 @@ impl Store {
                         .await?;
                     }
                 }
-                Ok::<_, StoreError>(row.id)
+                Ok::<_, StoreError>((row.id, row.pinned_version))
             })
             .await?;
-        IntegrationId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))
+        let id = IntegrationId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok((id, version))
     }
 
     /// What a sandbox integration holds now (all zero once it is removed).
