@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod integrations;
 pub mod sandbox;
 pub mod sender;
+pub mod test_runs;
 pub mod turns;
 pub mod whatsapp;
 

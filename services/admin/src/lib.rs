@@ -19,7 +19,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 pub use crate::config::{AdminConfig, DEFAULT_PORT};
 use crate::error::{extractors, ApiError};
 pub use crate::routes::integrations::secret_aad;
-use crate::routes::{accounts, bots, health, integrations, whatsapp_start};
+use crate::routes::{accounts, bots, health, integrations, test_runs, whatsapp_start};
 use crate::state::{AppState, InboundLink};
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +85,10 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         publisher: broker.publisher(),
         runtime: tokio::runtime::Handle::current(),
     });
+    let test_runs = web::Data::new(test_runs::TestRuns::new(
+        store.clone(),
+        tokio::runtime::Handle::current(),
+    ));
     let state = web::Data::new(AppState {
         store,
         deployment_key: config.deployment_key.clone(),
@@ -107,6 +111,7 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
             ))
             .wrap(tracing_actix_web::TracingLogger::default())
             .app_data(state.clone())
+            .app_data(test_runs.clone())
             .configure(|cfg| configure(cfg, max_body))
     })
     .listen(listener)?
@@ -149,7 +154,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .route("/openapi.json", web::get().to(openapi_document))
     .route("/metrics", web::get().to(service_kit::metrics::render))
     .service(
-        web::scope("/v1")
+        test_runs::routes(web::scope("/v1"))
             .route("/account", web::get().to(accounts::get_account))
             .route("/accounts", web::post().to(accounts::create_account))
             .route("/tokens", web::get().to(accounts::list_tokens))

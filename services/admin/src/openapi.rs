@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{accounts, bots, health, integrations, whatsapp_start};
+use crate::routes::{accounts, bots, health, integrations, test_runs, whatsapp_start};
 
 struct BearerAuth;
 
@@ -40,6 +40,8 @@ impl Modify for BearerAuth {
         integrations::get_integration, integrations::update_integration,
         integrations::delete_integration, integrations::activate, integrations::deactivate,
         whatsapp_start::start_whatsapp,
+        test_runs::start_test_run, test_runs::get_test_run, test_runs::list_test_runs,
+        test_runs::cancel_test_run,
     ),
     components(schemas(ErrorBody, ErrorDetail))
 )]

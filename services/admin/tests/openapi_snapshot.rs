@@ -36,6 +36,9 @@ fn every_route_is_documented() {
         ),
         ("/v1/integrations/{integration_id}/activate", vec!["post"]),
         ("/v1/integrations/{integration_id}/deactivate", vec!["post"]),
+        ("/v1/bots/{bot_id}/test-runs", vec!["get", "post"]),
+        ("/v1/test-runs/{run_id}", vec!["get"]),
+        ("/v1/test-runs/{run_id}/cancel", vec!["post"]),
     ] {
         for method in methods {
             assert!(

@@ -93,5 +93,6 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<Outcome, CliError> {
         Command::Tokens(command) => commands::account::tokens(&mut ctx, command).await,
         Command::Bots(command) => commands::bots::run(&mut ctx, command).await,
         Command::Integrations(command) => commands::integrations::run(&mut ctx, command).await,
+        Command::Test(command) => commands::test::run(&mut ctx, command).await,
     }
 }

@@ -3,4 +3,5 @@ pub mod bots;
 pub mod health;
 pub mod integrations;
 mod integrations_dto;
+pub mod test_runs;
 pub mod whatsapp_start;

@@ -4,3 +4,4 @@ pub mod account;
 pub mod bots;
 pub mod integrations;
 mod integrations_show;
+pub mod test;
