@@ -270,12 +270,13 @@ impl Play<'_> {
                 })
             } else if let Some(text) = turn.text.as_ref().or(turn.option_title.as_ref()) {
                 Some(Input::Text { text: text.clone() })
-            } else if let Some(id) = turn.option.as_ref().or(turn.tap.as_ref()) {
-                Some(Input::SelectedOption {
-                    option_id: id.clone(),
-                })
             } else {
-                None
+                turn.option
+                    .as_ref()
+                    .or(turn.tap.as_ref())
+                    .map(|id| Input::SelectedOption {
+                        option_id: id.clone(),
+                    })
             };
             self.turn(number, input, &turn.expect, turn.whatsapp_send_fails)
                 .await?;
