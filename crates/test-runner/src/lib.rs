@@ -67,14 +67,26 @@ pub struct Runner {
     limits: EngineLimits,
     /// A run longer than this is stopped (status `timed_out`) and cleaned up.
     pub run_timeout: Duration,
+    /// Runs in progress at once; more wait for their turn (each turn holds a database
+    /// connection for its transaction, so unbounded runs would starve the pool).
+    slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Runs in progress at once per [`Runner`] unless set otherwise.
+pub const DEFAULT_PARALLEL_RUNS: usize = 8;
 
 impl Runner {
     pub fn new(store: Store, limits: EngineLimits) -> Self {
+        Self::with_parallel_runs(store, limits, DEFAULT_PARALLEL_RUNS)
+    }
+
+    /// A runner that plays at most `parallel` runs at once.
+    pub fn with_parallel_runs(store: Store, limits: EngineLimits, parallel: usize) -> Self {
         Self {
             store,
             limits,
             run_timeout: Duration::from_secs(60),
+            slots: Arc::new(tokio::sync::Semaphore::new(parallel.max(1))),
         }
     }
 
@@ -87,6 +99,8 @@ impl Runner {
         channel: ScenarioChannel,
         cancel: Option<watch::Receiver<bool>>,
     ) -> Result<ChannelRun, RunError> {
+        // Never closed, so acquiring only waits.
+        let _slot = self.slots.acquire().await.ok();
         let started = Instant::now();
         let sandbox_number = format!("sandbox-{}", uuid::Uuid::new_v4().simple());
         let template = scenario
