@@ -89,6 +89,7 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         store.clone(),
         tokio::runtime::Handle::current(),
     ));
+    test_runs.remove_stale_sandboxes().await;
     let state = web::Data::new(AppState {
         store,
         deployment_key: config.deployment_key.clone(),

@@ -41,6 +41,17 @@ impl TestRuns {
     }
 }
 
+impl TestRuns {
+    /// Removes sandboxes a stopped process left behind (older than an hour); logs failures.
+    pub async fn remove_stale_sandboxes(&self) {
+        match self.runner.remove_stale_sandboxes().await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "stale test runner sandboxes removed"),
+            Err(error) => tracing::warn!(%error, "removing stale test runner sandboxes failed"),
+        }
+    }
+}
+
 /// One scenario file as text.
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
