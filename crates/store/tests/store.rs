@@ -84,6 +84,7 @@ async fn migrations_apply_to_an_empty_database_and_match_the_schema() {
             "outbound_messages",
             "processed_events",
             "sessions",
+            "test_runs",
             "webhook_receipts",
             "whatsapp_integrations"
         ]
