@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::result::ChannelRun;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Coverage {
     pub components_visited: usize,
     pub components_total: usize,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::scenario::Expect;
 
 /// One checked expectation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Check {
     /// What was checked, e.g. `messages[0]`, `variables.pizza`, `state`.
     pub what: String,

@@ -12,7 +12,7 @@ use crate::scenario::ScenarioChannel;
 use crate::stubs::RecordedCall;
 use crate::whatsapp::{render_component, Delivery};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Passed,
@@ -24,7 +24,7 @@ pub enum RunStatus {
 }
 
 /// One scenario on one channel.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChannelRun {
     pub scenario: String,
     pub channel: ScenarioChannel,
@@ -48,7 +48,9 @@ pub struct ChannelRun {
     pub http_calls: Vec<RecordedCall>,
     /// Checks not tied to a turn (`expect_http_calls`).
     pub checks: Vec<Check>,
-    /// What the sandbox held and was deleted at the end.
+    /// What the sandbox held and was deleted at the end: counts of `integrations`, `sessions`,
+    /// `processed_events`, `idempotency_keys`, `outbound_batches`, `outbound_messages`.
+    #[schema(value_type = Object)]
     pub cleanup: SandboxRemoval,
     pub duration_ms: f64,
 }
@@ -63,13 +65,13 @@ impl ChannelRun {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Edge {
     pub from: String,
     pub to: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ComponentError {
     /// 0 for the start, then the turn's number.
     pub turn: usize,
@@ -78,16 +80,18 @@ pub struct ComponentError {
 }
 
 /// One user action and everything it caused.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TurnRecord {
     /// 0 for the start.
     pub turn: usize,
     /// The input as the channel carried it (`None` when the user said nothing).
+    #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
     pub duration_ms: f64,
     pub components: Vec<ComponentRecord>,
     /// API: the reply as the gateway answers it (status and the manual's JSON body).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub api_reply: Option<Value>,
     /// WhatsApp: what the sender sends for the turn's batches.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -101,17 +105,21 @@ pub struct TurnRecord {
 }
 
 /// A component entered during a turn.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ComponentRecord {
     pub id: String,
     #[serde(rename = "type")]
     pub component_type: String,
+    /// `entered`, `answered` or `reprompted`.
+    #[schema(value_type = String)]
     pub event: VisitEvent,
     pub waits_for_input: bool,
     /// API: the messages as the manual's JSON.
+    #[schema(value_type = Vec<Object>)]
     pub messages: Vec<OutMessage>,
     /// WhatsApp: the `/messages` bodies these messages become.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub whatsapp_bodies: Option<Vec<Value>>,
     /// WhatsApp limits these messages exceed, and what the renderer does about it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -121,14 +129,14 @@ pub struct ComponentRecord {
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct VariableDelta {
     pub added: BTreeMap<String, String>,
     pub changed: BTreeMap<String, Change>,
     pub removed: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub from: String,
     pub to: String,

@@ -12,14 +12,17 @@ use serde::Serialize;
 use crate::scenario::HttpStub;
 
 /// A call the flow made, and which stub answered it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RecordedCall {
     pub method: String,
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub body: Option<serde_json::Value>,
     /// The stub's id; `None` when no stub matched (the call failed).
     pub stub: Option<String>,
+    /// `{"response": {status, body_json}}` or `{"failed": {reason}}`.
+    #[schema(value_type = Object)]
     pub outcome: HttpOutcome,
 }
 

@@ -10,16 +10,17 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The sender's handling of one batch, as the run shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// The Graph API `/messages` bodies, in the order they would be sent.
+    #[schema(value_type = Vec<Object>)]
     pub bodies: Vec<Value>,
     pub outcome: DeliveryOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryOutcome {
     Sent,

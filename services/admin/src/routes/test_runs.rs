@@ -75,6 +75,25 @@ pub struct StartTestRun {
     pub channel: Option<String>,
 }
 
+/// Counts of a finished run's scenario runs.
+#[derive(Serialize, ToSchema)]
+pub struct TestRunSummary {
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    /// Errors, timeouts and cancellations.
+    pub not_finished: u64,
+}
+
+/// What a finished run found (the shape of `TestRunView.result`).
+#[derive(Serialize, ToSchema)]
+pub struct TestRunResult {
+    pub summary: TestRunSummary,
+    pub coverage: Coverage,
+    /// One per scenario and channel, in order.
+    pub runs: Vec<ChannelRun>,
+}
+
 /// A test run.
 #[derive(Serialize, ToSchema)]
 pub struct TestRunView {
@@ -84,15 +103,9 @@ pub struct TestRunView {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// Once finished: `{summary: {total, passed, failed, not_finished}, coverage: {...},
-    /// runs: [ChannelRun...]}`. Each ChannelRun has `scenario`, `channel`, `status`, `turns`
-    /// (the timeline: per turn its `input`, `components` with `id`, `type`, `event`,
-    /// `waits_for_input`, `messages` (API JSON), `whatsapp_bodies` (Graph API bodies),
-    /// `limit_checks`, `variables` {added, changed {from, to}, removed}; the `api_reply`, the
-    /// `whatsapp` deliveries and the `checks` with `expected`/`actual`), `path`, `edges`,
-    /// `final_state`, `variables`, `is_final`, `errors`, `http_calls`, `cleanup` (what the
-    /// sandbox held and was removed) and `duration_ms`. See docs/test-runner.md.
-    #[schema(value_type = Option<Object>)]
+    /// Once finished: the summary, the coverage and the timeline of every scenario on every
+    /// channel (docs/test-runner.md).
+    #[schema(value_type = Option<TestRunResult>)]
     pub result: Option<Value>,
 }
 
