@@ -464,3 +464,63 @@ async fn runs_go_in_parallel_and_are_scoped_to_their_account() {
     ));
     assert_eq!(leftovers(&setup.url).await, nothing_left());
 }
+
+#[tokio::test]
+async fn a_run_plays_the_version_it_is_given_and_the_newest_by_default() {
+    let setup = setup().await;
+    let bot: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/demo-bot.json")).unwrap(),
+    )
+    .unwrap();
+    let mut flow = bot["flow"].clone();
+    flow["components"][0]["text"] = serde_json::json!("Welcome back to Demo Pizza!");
+    let changed = setup
+        .store
+        .update_bot(
+            setup.account,
+            setup.demo,
+            store::bots::BotChanges {
+                name: None,
+                variables: None,
+                draft_flow: Some(flow),
+            },
+        )
+        .await
+        .unwrap();
+    setup
+        .store
+        .publish_bot(setup.account, setup.demo, changed.draft_revision)
+        .await
+        .unwrap();
+    let runner = Runner::new(setup.store.clone(), EngineLimits::default());
+    let scenario = Scenario::parse("name: greeting\nchannels: [api]\n").unwrap();
+    for (version, played, greeting) in [
+        (Some(1), 1, "Welcome to Demo Pizza! 🍕"),
+        (None, 2, "Welcome back to Demo Pizza!"),
+    ] {
+        let target = RunTarget {
+            account: setup.account,
+            bot: setup.demo,
+            version,
+        };
+        let run = runner
+            .run(target, &scenario, ScenarioChannel::Api, None)
+            .await
+            .unwrap();
+        assert_eq!(run.bot_version, played);
+        let first = &run.turns[0].components[0].messages[0];
+        assert_eq!(serde_json::to_value(first).unwrap()["text"], greeting);
+    }
+    let missing = RunTarget {
+        account: setup.account,
+        bot: setup.demo,
+        version: Some(3),
+    };
+    assert!(matches!(
+        runner
+            .run(missing, &scenario, ScenarioChannel::Api, None)
+            .await,
+        Err(test_runner::RunError::BotNotFound)
+    ));
+    assert_eq!(leftovers(&setup.url).await, nothing_left());
+}
