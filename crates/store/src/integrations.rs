@@ -268,7 +268,9 @@ type RowsSelection = (
 );
 
 fn rows_query() -> integrations::BoxedQuery<'static, diesel::pg::Pg, RowsSelection> {
+    // Sandbox integrations (the test runner's) are never an operator's object.
     integrations::table
+        .filter(integrations::sandbox.eq(false))
         .select((IntegrationRow::as_select(), KindRow::as_select()))
         .into_boxed()
 }

@@ -18,7 +18,9 @@ pub mod idempotency;
 pub mod integrations;
 pub mod keys;
 pub mod rate_limits;
+pub mod sandbox;
 pub mod sender;
+pub mod test_runs;
 pub mod turns;
 pub mod whatsapp;
 

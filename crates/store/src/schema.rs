@@ -59,6 +59,8 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         last_activity_at -> Nullable<Timestamptz>,
+        sandbox -> Bool,
+        pinned_version -> Nullable<Int4>,
     }
 }
 

@@ -117,7 +117,7 @@ impl Store {
     ) -> Result<Option<StartTarget>, StoreError> {
         let mut conn = self.conn().await?;
         Ok(diesel::sql_query(
-            "SELECT i.active, i.bot_id, b.latest_version AS bot_version, \
+            "SELECT i.active, i.bot_id, COALESCE(i.pinned_version, b.latest_version) AS bot_version, \
                     a.variable_injection, w.conversation_expiry_seconds, \
                     w.template_name, w.template_language \
              FROM integrations i \
@@ -202,7 +202,7 @@ async fn preflight(
     let row: Row = diesel::sql_query(
         "SELECT (SELECT outputs FROM processed_events WHERE event_id = $1) AS outputs, \
                 (i.id IS NOT NULL) AS found, \
-                COALESCE(i.active, false) AS active, i.bot_id, b.latest_version AS bot_version, \
+                COALESCE(i.active, false) AS active, i.bot_id, COALESCE(i.pinned_version, b.latest_version) AS bot_version, \
                 a.variable_injection, w.conversation_expiry_seconds, \
                 w.template_name, w.template_language \
          FROM (SELECT 1) AS one \

@@ -21,7 +21,9 @@ use service_kit::edge::EdgeBody;
 pub use crate::config::{AdminConfig, SigninFailureLimit, DEFAULT_PORT};
 use crate::error::{extractors, ApiError};
 pub use crate::routes::integrations::secret_aad;
-use crate::routes::{accounts, bots, dead_letters, health, integrations, whatsapp_start};
+use crate::routes::{
+    accounts, bots, dead_letters, health, integrations, test_runs, whatsapp_start,
+};
 use crate::state::{AppState, InboundLink};
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +107,11 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         publisher: broker.publisher(),
         runtime: tokio::runtime::Handle::current(),
     });
+    let test_runs = web::Data::new(test_runs::TestRuns::new(
+        store.clone(),
+        tokio::runtime::Handle::current(),
+    ));
+    test_runs.remove_stale_sandboxes().await;
     let state = web::Data::new(AppState {
         store,
         deployment_key: config.deployment_key.clone(),
@@ -133,6 +140,7 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
                 telemetry::http::RedactedRootSpan,
             >::new())
             .app_data(state.clone())
+            .app_data(test_runs.clone())
             .configure(|cfg| configure(cfg, body))
     })
     .listen(listener)?
@@ -295,6 +303,24 @@ pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
                 "/integrations/{integration_id}/whatsapp/start",
                 "POST",
                 vec![web::post().to(whatsapp_start::start_whatsapp)],
+            ))
+            .service(resource(
+                "/bots/{bot_id}/test-runs",
+                "GET, POST",
+                vec![
+                    web::get().to(test_runs::list_test_runs),
+                    web::post().to(test_runs::start_test_run),
+                ],
+            ))
+            .service(resource(
+                "/test-runs/{run_id}",
+                "GET",
+                vec![web::get().to(test_runs::get_test_run)],
+            ))
+            .service(resource(
+                "/test-runs/{run_id}/cancel",
+                "POST",
+                vec![web::post().to(test_runs::cancel_test_run)],
             ))
             .service(resource(
                 "/dead-letters",

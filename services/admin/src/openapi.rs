@@ -7,7 +7,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{accounts, bots, dead_letters, health, integrations, whatsapp_start};
+use crate::routes::{
+    accounts, bots, dead_letters, health, integrations, test_runs, whatsapp_start,
+};
 
 struct BearerAuth;
 
@@ -45,6 +47,8 @@ impl Modify for BearerAuth {
         dead_letters::list_dead_letters, dead_letters::get_dead_letter,
         dead_letters::replay_dead_letter, dead_letters::discard_dead_letter,
         dead_letters::delete_dead_letter,
+        test_runs::start_test_run, test_runs::get_test_run, test_runs::list_test_runs,
+        test_runs::cancel_test_run,
     ),
     components(schemas(ErrorBody, ErrorDetail))
 )]

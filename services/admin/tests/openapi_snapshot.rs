@@ -40,6 +40,9 @@ fn every_route_is_documented() {
         ("/v1/dead-letters/{dead_letter_id}", vec!["get", "delete"]),
         ("/v1/dead-letters/{dead_letter_id}/replay", vec!["post"]),
         ("/v1/dead-letters/{dead_letter_id}/discard", vec!["post"]),
+        ("/v1/bots/{bot_id}/test-runs", vec!["get", "post"]),
+        ("/v1/test-runs/{run_id}", vec!["get"]),
+        ("/v1/test-runs/{run_id}/cancel", vec!["post"]),
     ] {
         for method in methods {
             assert!(

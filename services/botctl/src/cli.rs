@@ -46,6 +46,9 @@ pub enum Command {
     /// Messages the platform gave up on: list, show, replay or discard them.
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
+    /// Run test scenarios against a bot in a sandbox (docs/test-runner.md).
+    #[command(subcommand)]
+    Test(TestCommand),
 }
 
 #[derive(Subcommand)]
@@ -72,6 +75,40 @@ pub enum DeadLettersCommand {
     Replay { id: i64 },
     /// Give the letter up for good: it can no longer be replayed.
     Discard { id: i64 },
+}
+
+#[derive(Subcommand)]
+pub enum TestCommand {
+    /// Run scenario files (or every *.yaml/*.yml in directories) and print the timeline; exits
+    /// 1 unless every scenario passed.
+    Run {
+        /// Scenario files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        bot: i64,
+        /// A published version (default: the newest).
+        #[arg(long)]
+        version: Option<i32>,
+        /// api, whatsapp or both.
+        #[arg(long, default_value = "both")]
+        channel: String,
+        /// Also write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Show a run's timeline.
+    Show { run_id: i64 },
+    /// List a bot's runs.
+    List {
+        #[arg(long)]
+        bot: i64,
+    },
+    /// Cancel a running run.
+    Cancel { run_id: i64 },
 }
 
 #[derive(Subcommand)]

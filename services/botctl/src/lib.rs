@@ -94,5 +94,6 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<Outcome, CliError> {
         Command::Bots(command) => commands::bots::run(&mut ctx, command).await,
         Command::Integrations(command) => commands::integrations::run(&mut ctx, command).await,
         Command::DeadLetters(command) => commands::dead_letters::run(&mut ctx, command).await,
+        Command::Test(command) => commands::test::run(&mut ctx, command).await,
     }
 }

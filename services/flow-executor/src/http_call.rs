@@ -8,6 +8,19 @@ use std::time::Duration;
 
 use flow::engine::{HttpCall, HttpOutcome};
 use flow::HttpMethod;
+use futures_util::future::BoxFuture;
+
+/// Performs a flow's HTTP call. A trait object in [`crate::TurnContext`] so that the test
+/// runner answers calls from a scenario's stubs through the same turn code.
+pub trait PerformHttp: Send + Sync {
+    fn perform<'a>(&'a self, call: &'a HttpCall) -> BoxFuture<'a, HttpOutcome>;
+}
+
+impl PerformHttp for FlowHttp {
+    fn perform<'a>(&'a self, call: &'a HttpCall) -> BoxFuture<'a, HttpOutcome> {
+        Box::pin(FlowHttp::perform(self, call))
+    }
+}
 
 #[derive(Clone)]
 pub struct FlowHttp {

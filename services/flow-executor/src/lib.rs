@@ -12,10 +12,10 @@
 mod config;
 pub mod dead_letters;
 mod delivery;
-mod http_call;
-mod outputs;
-mod turn;
-mod versions;
+pub mod http_call;
+pub mod outputs;
+pub mod turn;
+pub mod versions;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -77,10 +77,10 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
             ..EngineLimits::default()
         }),
         versions: VersionCache::default(),
-        http: FlowHttp {
+        http: Arc::new(FlowHttp {
             allow_private_network: config.allow_private_network,
             max_response_bytes: config.http_max_response_bytes,
-        },
+        }),
         api_session_ttl: config.api_session_ttl,
         lock_timeout: config.lock_timeout,
     });

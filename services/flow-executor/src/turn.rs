@@ -17,13 +17,13 @@ use contracts::v1::{
 };
 use contracts::BotId;
 use flow::engine::{
-    BotVersion, Engine, HttpCall, HttpOutcome, InputError, SessionState, StartContext, TurnError,
-    TurnResult, TurnStep,
+    BotVersion, ComponentVisit, Engine, HttpCall, HttpOutcome, InputError, SessionState,
+    StartContext, TurnError, TurnResult, TurnStep, VariableChange,
 };
 use store::turns::{NewSession, SessionRecord, StartTarget, TurnTx};
 use store::{FailureClass, Store, StoreError};
 
-use crate::http_call::FlowHttp;
+use crate::http_call::PerformHttp;
 use crate::outputs::{AddressedReply, Outputs};
 use crate::versions::{VersionCache, VersionError};
 
@@ -32,7 +32,8 @@ pub struct TurnContext {
     pub store: Store,
     pub engine: Engine,
     pub versions: VersionCache,
-    pub http: FlowHttp,
+    /// Performs the flow's HTTP calls: `FlowHttp` in production, stubs in the test runner.
+    pub http: Arc<dyn PerformHttp>,
     pub api_session_ttl: Duration,
     pub alerter: alerts::Alerter,
     /// A session row lock not granted within this fails the attempt (transient).
@@ -100,6 +101,43 @@ impl HttpAnswers {
     }
 }
 
+/// What the engine did during one event's turn: production drops it, the test runner draws
+/// its timeline from it. Empty for an event answered from its stored outputs.
+#[derive(Debug, Clone, Default)]
+pub struct TurnTrace {
+    /// The components the last attempt went through, in order (up to the error, if any).
+    pub path: Vec<ComponentVisit>,
+    /// Net change of the variables over the turn.
+    pub variable_changes: Vec<VariableChange>,
+    /// The state after the turn (`None` when the turn failed or did not run the flow).
+    pub state: Option<SessionState>,
+    /// The bot's execution error: (component, message).
+    pub error: Option<(String, String)>,
+    /// The HTTP calls made for the turn and their answers, in order.
+    pub http_calls: Vec<(HttpCall, HttpOutcome)>,
+}
+
+impl TurnTrace {
+    fn record(&mut self, turn: &Result<TurnResult, TurnError>) {
+        match turn {
+            Ok(turn) => {
+                self.path = turn.path.clone();
+                self.variable_changes = turn.variable_changes.clone();
+                self.state = Some(turn.state.clone());
+                self.error = None;
+            }
+            Err(TurnError::Execution(failure)) => {
+                self.path = failure.path.clone();
+                self.error = Some((
+                    failure.error.component().to_owned(),
+                    failure.error.to_string(),
+                ));
+            }
+            Err(TurnError::Input(_)) => {}
+        }
+    }
+}
+
 /// HTTP calls one event may make across the re-runs of its turn; the engine bounds a single
 /// run (`max_http_calls_per_turn`), this bounds re-runs that keep asking for new calls.
 const MAX_HTTP_CALLS_PER_EVENT: usize = 64;
@@ -143,9 +181,18 @@ impl TurnContext {
     /// back, the call is made holding no connection and no lock, and the turn runs again with
     /// the answer. A turn without HTTP calls is one transaction.
     pub async fn handle(&self, event: &InboundEvent) -> Result<Outputs, TurnFailure> {
+        self.handle_traced(event).await.map(|(outputs, _)| outputs)
+    }
+
+    /// [`handle`](Self::handle), also returning what the engine did (the test runner's view).
+    pub async fn handle_traced(
+        &self,
+        event: &InboundEvent,
+    ) -> Result<(Outputs, TurnTrace), TurnFailure> {
         let mut answers = HttpAnswers::default();
         loop {
-            match self.attempt(event, &answers).await {
+            let mut trace = TurnTrace::default();
+            match self.attempt(event, &answers, &mut trace).await {
                 Err(TurnFailure::NeedsHttp { index, call }) => {
                     if index >= MAX_HTTP_CALLS_PER_EVENT {
                         return Err(TurnFailure::Permanent(format!(
@@ -155,7 +202,11 @@ impl TurnContext {
                     let outcome = self.http.perform(&call).await;
                     answers.record(index, *call, outcome);
                 }
-                other => return other,
+                Err(failure) => return Err(failure),
+                Ok(outputs) => {
+                    trace.http_calls = answers.0;
+                    return Ok((outputs, trace));
+                }
             }
         }
     }
@@ -164,6 +215,7 @@ impl TurnContext {
         &self,
         event: &InboundEvent,
         answers: &HttpAnswers,
+        trace: &mut TurnTrace,
     ) -> Result<Outputs, TurnFailure> {
         let mut tx = self.store.begin_turn(self.lock_timeout).await?;
         let (stored, target) = tx.preflight(&event.event_id, event.integration_id).await?;
@@ -172,7 +224,9 @@ impl TurnContext {
             tracing::info!(event_id = %event.event_id, "duplicate event: republishing its outputs");
             return decode_outputs(stored);
         }
-        let (verdict, sequence) = match self.decide(&mut tx, event, target.as_ref(), answers).await
+        let (verdict, sequence) = match self
+            .decide(&mut tx, event, target.as_ref(), answers, trace)
+            .await
         {
             Err(needs @ TurnFailure::NeedsHttp { .. }) => {
                 // Give the connection back before the call (and keep it: a clean rollback).
@@ -261,6 +315,7 @@ impl TurnContext {
         event: &InboundEvent,
         target: Option<&StartTarget>,
         answers: &HttpAnswers,
+        trace: &mut TurnTrace,
     ) -> Result<(Verdict, u64), TurnFailure> {
         let Some(target) = target.filter(|t| t.active) else {
             return Ok((integration_not_found(), 0));
@@ -307,7 +362,7 @@ impl TurnContext {
                     variables: variables.clone().into_iter().collect(),
                     message_payload: message_payload.clone(),
                 };
-                self.start(tx, event, target, start, answers).await
+                self.start(tx, event, target, start, answers, trace).await
             }
             (Input::ProactiveStart { variables, .. }, Channel::Whatsapp) => {
                 if live.is_some() {
@@ -329,11 +384,14 @@ impl TurnContext {
                     variables: variables.clone().into_iter().collect(),
                     message_payload: None,
                 };
-                self.start(tx, event, target, start, answers).await
+                self.start(tx, event, target, start, answers, trace).await
             }
             (Input::Text { .. } | Input::SelectedOption { .. }, Channel::Api) => match live {
                 None => Ok((session_not_found(), 0)),
-                Some(session) => self.advance(tx, event, target, session, answers).await,
+                Some(session) => {
+                    self.advance(tx, event, target, session, answers, trace)
+                        .await
+                }
             },
             (_, Channel::Whatsapp) => match live {
                 // A WhatsApp message without a conversation starts one; the message is its
@@ -346,11 +404,12 @@ impl TurnContext {
                         variables: Default::default(),
                         message_payload: input_text(&event.input),
                     };
-                    self.start(tx, event, target, start, answers).await
+                    self.start(tx, event, target, start, answers, trace).await
                 }
                 Some(session) => match event.input {
                     Input::Text { .. } | Input::SelectedOption { .. } => {
-                        self.advance(tx, event, target, session, answers).await
+                        self.advance(tx, event, target, session, answers, trace)
+                            .await
                     }
                     _ => Ok((Verdict::Silent, 0)),
                 },
@@ -373,6 +432,7 @@ impl TurnContext {
         target: &StartTarget,
         start: StartContext,
         answers: &HttpAnswers,
+        trace: &mut TurnTrace,
     ) -> Result<(Verdict, u64), TurnFailure> {
         let (Some(bot_id), Some(version)) = (target.bot_id, target.bot_version) else {
             return Ok((integration_not_found(), 0));
@@ -380,7 +440,9 @@ impl TurnContext {
         let bot_id = BotId::new(bot_id).map_err(|e| TurnFailure::Permanent(e.to_string()))?;
         let bot = self.version(bot_id, version).await?;
         let step = self.engine.start(&bot, start);
-        match self.drive(&bot, step, answers)? {
+        let turn = self.drive(&bot, step, answers)?;
+        trace.record(&turn);
+        match turn {
             Ok(turn) => {
                 if !turn.is_final {
                     tx.insert_session(&NewSession {
@@ -407,6 +469,7 @@ impl TurnContext {
         target: &StartTarget,
         session: SessionRecord,
         answers: &HttpAnswers,
+        trace: &mut TurnTrace,
     ) -> Result<(Verdict, u64), TurnFailure> {
         let input = match &event.input {
             Input::Text { text } => flow::engine::Input::Text(text.clone()),
@@ -419,7 +482,9 @@ impl TurnContext {
         let state: SessionState = serde_json::from_value(session.state.clone())
             .map_err(|e| TurnFailure::Permanent(format!("stored session state: {e}")))?;
         let step = self.engine.advance(&bot, state, input);
-        match self.drive(&bot, step, answers)? {
+        let turn = self.drive(&bot, step, answers)?;
+        trace.record(&turn);
+        match turn {
             Ok(turn) => {
                 let integration = event.integration_id;
                 if turn.is_final {

@@ -13,7 +13,7 @@ pub mod alerts;
 mod batch;
 mod config;
 pub mod pacing;
-pub mod render;
+pub use whatsapp_render as render;
 pub mod retry;
 mod tokens;
 

@@ -4,4 +4,5 @@ pub mod dead_letters;
 pub mod health;
 pub mod integrations;
 mod integrations_dto;
+pub mod test_runs;
 pub mod whatsapp_start;

@@ -5,3 +5,4 @@ pub mod bots;
 pub mod dead_letters;
 pub mod integrations;
 mod integrations_show;
+pub mod test;

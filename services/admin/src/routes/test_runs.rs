@@ -1,0 +1,365 @@
+//! The Integration Test Runner's API (docs/test-runner.md): start a run of scenarios against a
+//! bot, read it, list a bot's runs, cancel one. A run goes on in the background on the admin's
+//! runtime; its result is stored when it ends.
+
+use service_kit::edge::EdgeJson;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use contracts::BotId;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use store::test_runs::TestRun;
+use store::Store;
+use test_runner::{ChannelRun, Coverage, RunStatus, RunTarget, Runner, Scenario, ScenarioChannel};
+use tokio::sync::watch;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Operator;
+use crate::error::{ApiError, ErrorBody, FromStore};
+use crate::state::AppState;
+
+/// At most this many scenarios in one run.
+const MAX_SCENARIOS: usize = 200;
+
+/// The runs in progress in this process, to cancel them.
+pub struct TestRuns {
+    runner: Runner,
+    runtime: tokio::runtime::Handle,
+    cancels: Mutex<HashMap<i64, watch::Sender<bool>>>,
+}
+
+impl TestRuns {
+    /// `runtime` outlives requests (runs go on after the answer).
+    pub fn new(store: Store, runtime: tokio::runtime::Handle) -> Arc<Self> {
+        Arc::new(Self {
+            runner: Runner::new(store, flow::engine::EngineLimits::default()),
+            runtime,
+            cancels: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+impl TestRuns {
+    /// Removes sandboxes a stopped process left behind (older than an hour); logs failures.
+    pub async fn remove_stale_sandboxes(&self) {
+        match self.runner.remove_stale_sandboxes().await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "stale test runner sandboxes removed"),
+            Err(error) => tracing::warn!(%error, "removing stale test runner sandboxes failed"),
+        }
+    }
+}
+
+/// One scenario file as text.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// The file's name, shown in results and errors.
+    pub name: String,
+    /// The scenario in YAML (or JSON); schema: `proto/test-runner/scenario.schema.json`.
+    pub yaml: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartTestRun {
+    /// 1 to 200 scenarios.
+    pub scenarios: Vec<ScenarioFile>,
+    /// A published version; the newest when absent. (Drafts are not run: publish first.)
+    #[serde(default)]
+    pub version: Option<i32>,
+    /// `api`, `whatsapp`, or `both` (default): each scenario runs on these of its channels.
+    #[serde(default)]
+    pub channel: Option<String>,
+}
+
+/// Counts of a finished run's scenario runs.
+#[derive(Serialize, ToSchema)]
+pub struct TestRunSummary {
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    /// Errors, timeouts and cancellations.
+    pub not_finished: u64,
+}
+
+/// What a finished run found (the shape of `TestRunView.result`).
+#[derive(Serialize, ToSchema)]
+pub struct TestRunResult {
+    pub summary: TestRunSummary,
+    pub coverage: Coverage,
+    /// One per scenario and channel, in order.
+    pub runs: Vec<ChannelRun>,
+}
+
+/// A test run.
+#[derive(Serialize, ToSchema)]
+pub struct TestRunView {
+    pub id: i64,
+    pub bot_id: i64,
+    /// `running`, `passed`, `failed`, `error`, `timed_out` or `cancelled`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Once finished: the summary, the coverage and the timeline of every scenario on every
+    /// channel (docs/test-runner.md).
+    #[schema(value_type = Option<TestRunResult>)]
+    pub result: Option<Value>,
+}
+
+impl From<TestRun> for TestRunView {
+    fn from(run: TestRun) -> Self {
+        Self {
+            id: run.id,
+            bot_id: run.bot_id,
+            status: run.status,
+            created_at: run.created_at,
+            finished_at: run.finished_at,
+            result: run.result,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestRunList {
+    /// Newest first, without their results (read a run for it).
+    pub runs: Vec<TestRunView>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct TestRunListQuery {
+    /// At most this many runs (1 to 100, default 20).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+fn parse_request(body: &StartTestRun) -> Result<(Vec<Scenario>, Vec<ScenarioChannel>), ApiError> {
+    if body.scenarios.is_empty() || body.scenarios.len() > MAX_SCENARIOS {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            format!("scenarios must hold 1 to {MAX_SCENARIOS} files"),
+        ));
+    }
+    let channels = match body.channel.as_deref().unwrap_or("both") {
+        "both" => vec![ScenarioChannel::Api, ScenarioChannel::Whatsapp],
+        "api" => vec![ScenarioChannel::Api],
+        "whatsapp" => vec![ScenarioChannel::Whatsapp],
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_field",
+                "channel must be api, whatsapp or both",
+            ))
+        }
+    };
+    let scenarios = body
+        .scenarios
+        .iter()
+        .map(|file| {
+            Scenario::parse(&file.yaml).map_err(|err| {
+                ApiError::unprocessable("invalid_scenario", format!("{}: {err}", file.name))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((scenarios, channels))
+}
+
+/// Starts a run of scenarios against a bot; it goes on in the background (poll the run).
+#[utoipa::path(post, path = "/v1/bots/{bot_id}/test-runs", tag = "test runner",
+    request_body = StartTestRun, params(("bot_id" = i64, Path)),
+    responses((status = 202, body = TestRunView), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a scenario or field is invalid")))]
+pub async fn start_test_run(
+    operator: Operator,
+    state: web::Data<AppState>,
+    runs: web::Data<Arc<TestRuns>>,
+    path: web::Path<BotId>,
+    body: EdgeJson<StartTestRun>,
+) -> Result<HttpResponse, ApiError> {
+    let bot = path.into_inner();
+    let account = operator.account.id;
+    let (scenarios, channels) = parse_request(&body)?;
+    // A version that does not exist is found out now, not in the background.
+    let stored = state
+        .store
+        .get_bot(account, bot)
+        .await
+        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    let version = match body.version.or(stored.latest_version) {
+        Some(version) => version,
+        None => {
+            return Err(ApiError::unprocessable(
+                "bot_not_published",
+                "the bot has no published version to run",
+            ))
+        }
+    };
+    let bot_version = runs
+        .runner
+        .bot_version(bot, version)
+        .await
+        .map_err(|_| ApiError::not_found("version"))?;
+    let request = json!({
+        "scenarios": body.scenarios.iter().map(|f| &f.name).collect::<Vec<_>>(),
+        "version": version,
+        "channel": body.channel.as_deref().unwrap_or("both"),
+    });
+    let run = state
+        .store
+        .create_test_run(account, bot, &request)
+        .await
+        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    let (cancel, cancelled) = watch::channel(false);
+    if let Ok(mut cancels) = runs.cancels.lock() {
+        cancels.insert(run.id, cancel);
+    }
+    let id = run.id;
+    let registry = runs.get_ref().clone();
+    let store = state.store.clone();
+    let target = RunTarget {
+        account,
+        bot,
+        version: Some(version),
+    };
+    runs.runtime.spawn(async move {
+        let mut results: Vec<ChannelRun> = Vec::new();
+        let mut stopped = None;
+        'all: for scenario in &scenarios {
+            for channel in scenario.channels() {
+                if !channels.contains(&channel) {
+                    continue;
+                }
+                if *cancelled.borrow() {
+                    stopped = Some("cancelled");
+                    break 'all;
+                }
+                match registry
+                    .runner
+                    .run(target, scenario, channel, Some(cancelled.clone()))
+                    .await
+                {
+                    Ok(run) => results.push(run),
+                    Err(error) => {
+                        tracing::warn!(%error, run = id, "test run failed");
+                        stopped = Some("error");
+                        break 'all;
+                    }
+                }
+            }
+        }
+        let status = overall_status(&results, stopped);
+        let result = json!({
+            "summary": {
+                "total": results.len(),
+                "passed": results.iter().filter(|r| r.status == RunStatus::Passed).count(),
+                "failed": results.iter().filter(|r| r.status == RunStatus::Failed).count(),
+                "not_finished": results.iter().filter(|r| !matches!(r.status, RunStatus::Passed | RunStatus::Failed)).count(),
+            },
+            "coverage": Coverage::of(&bot_version, &results),
+            "runs": results,
+        });
+        if let Err(error) = store.finish_test_run(id, status, &result).await {
+            tracing::error!(%error, run = id, "storing the test run's result failed");
+        }
+        if let Ok(mut cancels) = registry.cancels.lock() {
+            cancels.remove(&id);
+        }
+    });
+    Ok(HttpResponse::Accepted().json(TestRunView::from(run)))
+}
+
+fn overall_status(results: &[ChannelRun], stopped: Option<&'static str>) -> &'static str {
+    if let Some(stopped) = stopped {
+        return stopped;
+    }
+    let any = |status: RunStatus| results.iter().any(|r| r.status == status);
+    if any(RunStatus::Cancelled) {
+        "cancelled"
+    } else if any(RunStatus::Error) {
+        "error"
+    } else if any(RunStatus::TimedOut) {
+        "timed_out"
+    } else if any(RunStatus::Failed) {
+        "failed"
+    } else {
+        "passed"
+    }
+}
+
+/// A run, with its result once finished.
+#[utoipa::path(get, path = "/v1/test-runs/{run_id}", tag = "test runner",
+    params(("run_id" = i64, Path)),
+    responses((status = 200, body = TestRunView), (status = 404, body = ErrorBody)))]
+pub async fn get_test_run(
+    operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<web::Json<TestRunView>, ApiError> {
+    let run = state
+        .store
+        .get_test_run(operator.account.id, path.into_inner())
+        .await
+        .map_err(|err| ApiError::from_store(err, "test run"))?;
+    Ok(web::Json(run.into()))
+}
+
+/// A bot's runs, newest first.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/test-runs", tag = "test runner",
+    params(("bot_id" = i64, Path), TestRunListQuery),
+    responses((status = 200, body = TestRunList), (status = 404, body = ErrorBody)))]
+pub async fn list_test_runs(
+    operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<BotId>,
+    query: web::Query<TestRunListQuery>,
+) -> Result<web::Json<TestRunList>, ApiError> {
+    let bot = path.into_inner();
+    let account = operator.account.id;
+    state
+        .store
+        .get_bot(account, bot)
+        .await
+        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    let limit = query.limit.unwrap_or(20).clamp(1, 100);
+    let runs = state
+        .store
+        .list_test_runs(account, bot, limit)
+        .await
+        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    Ok(web::Json(TestRunList {
+        runs: runs
+            .into_iter()
+            .map(|run| TestRunView {
+                result: None,
+                ..run.into()
+            })
+            .collect(),
+    }))
+}
+
+/// Cancels a running run: the scenario in progress stops, its sandbox is removed, and the run
+/// ends `cancelled`. A finished run is left as it is.
+#[utoipa::path(post, path = "/v1/test-runs/{run_id}/cancel", tag = "test runner",
+    params(("run_id" = i64, Path)),
+    responses((status = 202, body = TestRunView), (status = 404, body = ErrorBody)))]
+pub async fn cancel_test_run(
+    operator: Operator,
+    state: web::Data<AppState>,
+    runs: web::Data<Arc<TestRuns>>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let run = state
+        .store
+        .get_test_run(operator.account.id, id)
+        .await
+        .map_err(|err| ApiError::from_store(err, "test run"))?;
+    if let Ok(cancels) = runs.cancels.lock() {
+        if let Some(cancel) = cancels.get(&id) {
+            let _ = cancel.send(true);
+        }
+    }
+    Ok(HttpResponse::Accepted().json(TestRunView::from(run)))
+}
