@@ -100,6 +100,7 @@ impl Platform {
                 http_max_response_bytes: 1024 * 1024,
                 history_retention: Duration::from_secs(7 * 24 * 3600),
                 alerts: options.alerts.clone(),
+                shard_leases: flow_executor::ShardLeaseConfig::default(),
             })
             .await
             .expect("executor starts");

@@ -15,6 +15,7 @@ pub mod bots;
 pub mod idempotency;
 pub mod integrations;
 pub mod sender;
+pub mod shard_leases;
 pub mod turns;
 pub mod whatsapp;
 

@@ -25,6 +25,8 @@ pub struct ExecutorConfig {
     pub history_retention: Duration,
     /// Error e-mails for bot execution errors (SMTP_URL, ALERT_*).
     pub alerts: alerts::AlertConfig,
+    /// How the executors share the inbound shards (SHARD_LEASE_TTL_MS, SHARD_HEARTBEAT_MS).
+    pub shard_leases: crate::shards::ShardLeaseConfig,
 }
 
 pub const DEFAULT_PORT: u16 = 8083;
@@ -50,6 +52,24 @@ impl ExecutorConfig {
                 reason: "must be positive".into(),
             });
         }
+        let shard_leases = crate::shards::ShardLeaseConfig {
+            lease_ttl: Duration::from_millis(config::parse_or_from(
+                lookup,
+                "SHARD_LEASE_TTL_MS",
+                5_000,
+            )?),
+            heartbeat: Duration::from_millis(config::parse_or_from(
+                lookup,
+                "SHARD_HEARTBEAT_MS",
+                1_000,
+            )?),
+        };
+        shard_leases
+            .validate()
+            .map_err(|reason| ConfigError::Invalid {
+                name: "SHARD_HEARTBEAT_MS".into(),
+                reason,
+            })?;
         Ok(ExecutorConfig {
             http: HttpConfig::from_lookup(lookup, "EXECUTOR", DEFAULT_PORT)?,
             database: DatabaseConfig::from_lookup(lookup)?,
@@ -70,6 +90,7 @@ impl ExecutorConfig {
             )?,
             history_retention: Duration::from_secs(retention_hours * 3600),
             alerts: alerts::AlertConfig::from_lookup(lookup)?,
+            shard_leases,
         })
     }
 }

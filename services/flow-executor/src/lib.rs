@@ -1,13 +1,15 @@
 //! The flow executor: the only place a flow runs and the only writer of sessions.
 //!
-//! It consumes every inbound shard queue (`bot.inbound.<n>`); each shard is a single-active-
-//! consumer quorum queue, so one executor at a time handles a shard, one event after another:
-//! a conversation's events are handled in order however many executors run. See
+//! It consumes the inbound shard queues (`bot.inbound.<n>`) it holds a lease on (`shards.rs`:
+//! the executors share the shards fairly through PostgreSQL); each shard is also a single-
+//! active-consumer quorum queue, so one executor at a time handles a shard, one event after
+//! another: a conversation's events are handled in order however many executors run. See
 //! `docs/ARCHITECTURE.md` and `turn.rs` for the exactly-once bookkeeping.
 
 mod config;
 mod http_call;
 mod outputs;
+pub mod shards;
 mod turn;
 mod versions;
 
@@ -16,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::{Ack, Broker, ConsumeOptions, Delivery, Publisher};
+use broker::{Ack, Broker, ConsumeOptions, Delivery, Publisher, Topology};
 use contracts::v1::InboundEvent;
 use flow::engine::{Engine, EngineLimits};
 use tokio::sync::watch;
@@ -25,6 +27,7 @@ use tracing::Instrument;
 
 pub use crate::config::{ExecutorConfig, DEFAULT_PORT};
 use crate::http_call::FlowHttp;
+pub use crate::shards::{HeldShards, ShardLeaseConfig};
 use crate::turn::{TurnContext, TurnFailure};
 use crate::versions::VersionCache;
 
@@ -43,6 +46,10 @@ pub enum ExecutorError {
 /// A started executor.
 pub struct RunningExecutor {
     pub probe_addr: SocketAddr,
+    /// This process's id in the shard leases (`<instance name>-<random>`).
+    pub instance_id: String,
+    /// The shards it consumes now.
+    pub shards: HeldShards,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     probes: service_kit::ProbeServer,
@@ -81,30 +88,49 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
     let publisher = broker.publisher();
     let (shutdown, watcher) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    for queue in broker.topology().inbound_queues() {
+    // One shard's consumer; the lease manager starts and stops them as it claims and releases.
+    let spawn_consumer: shards::SpawnConsumer = {
         let broker = broker.clone();
-        let context = context.clone();
-        let publisher = publisher.clone();
-        let watcher = watcher.clone();
-        tasks.spawn(async move {
-            let handler_watcher = watcher.clone();
-            let handler = move |delivery: Delivery| {
-                let context = context.clone();
-                let publisher = publisher.clone();
-                let watcher = handler_watcher.clone();
-                async move { handle_delivery(&context, &publisher, delivery, watcher).await }
-            };
-            let options = ConsumeOptions {
-                prefetch: Some(32),
-                consumer_tag: String::new(),
-                concurrency: 1,
-            };
-            let stop = service_kit::stopped(watcher.clone());
-            if let Err(error) = broker.consume(&queue, options, handler, stop).await {
-                tracing::error!(%error, queue, "consumer stopped");
-            }
-        });
-    }
+        Arc::new(move |shard: u16, watcher: watch::Receiver<bool>| {
+            let queue = Topology::inbound_queue(shard);
+            let broker = broker.clone();
+            let context = context.clone();
+            let publisher = publisher.clone();
+            tokio::spawn(async move {
+                let handler_watcher = watcher.clone();
+                let handler = move |delivery: Delivery| {
+                    let context = context.clone();
+                    let publisher = publisher.clone();
+                    let watcher = handler_watcher.clone();
+                    async move { handle_delivery(&context, &publisher, delivery, watcher).await }
+                };
+                let options = ConsumeOptions {
+                    prefetch: Some(32),
+                    consumer_tag: String::new(),
+                    concurrency: 1,
+                };
+                let stop = service_kit::stopped(watcher.clone());
+                if let Err(error) = broker.consume(&queue, options, handler, stop).await {
+                    tracing::error!(%error, queue, "consumer stopped");
+                }
+            })
+        })
+    };
+    let instance_id = format!(
+        "{}-{}",
+        config.instance_name,
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let mut manager = shards::ShardManager::new(
+        store.clone(),
+        instance_id.clone(),
+        config.broker.inbound_shards,
+        config.shard_leases,
+        spawn_consumer,
+    );
+    manager.start().await?;
+    let held = manager.held();
+    tasks.spawn(manager.run(watcher.clone()));
     tasks.spawn(sweeper(
         store.clone(),
         config.history_retention,
@@ -112,17 +138,25 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
     ));
     let probes = {
         let connected = broker.clone();
-        service_kit::ProbeServer::for_worker(
+        let shown = held.clone();
+        service_kit::ProbeServer::for_worker_with_details(
             &config.http,
             move || {
                 let store = store.clone();
                 async move { store.ping().await.is_ok() }
             },
             move || connected.is_connected(),
+            vec![(
+                "shards",
+                Arc::new(move || serde_json::json!(shown.get())) as service_kit::Detail,
+            )],
         )?
     };
+    tracing::info!(instance = %instance_id, shards = ?held.get(), "shard leases taken");
     Ok(RunningExecutor {
         probe_addr: probes.addr,
+        instance_id,
+        shards: held,
         shutdown,
         tasks,
         probes,
