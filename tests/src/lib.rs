@@ -11,6 +11,8 @@ use crypto::{DeploymentKey, SecretString};
 use serde_json::Value;
 use testkit::database::TestDatabase;
 
+pub mod cluster;
+pub mod faults;
 mod platform;
 mod whatsapp;
 pub use platform::{ApiIntegration, Platform, PlatformOptions};
