@@ -290,6 +290,7 @@ def invariant_errors(docs, overlay):
             errors.append(f"Service/{service['metadata']['name']}: selects no Deployment")
     if not by_kind(docs, "Job"):
         errors.append("no migration Job")
+    errors += alert_errors(docs)
     if overlay == "ha":
         for rabbit in by_kind(docs, "RabbitmqCluster"):
             if rabbit["spec"].get("replicas", 1) < 3:
@@ -301,6 +302,28 @@ def invariant_errors(docs, overlay):
         for pdb in pdbs:
             if "minAvailable" not in pdb["spec"]:
                 errors.append(f"PodDisruptionBudget/{pdb['metadata']['name']}: ha uses minAvailable")
+    return errors
+
+
+def alert_errors(docs):
+    """Every alert rule parses, has an expression, and is explained in docs/operations.md."""
+    errors = []
+    rules = [
+        cm for cm in by_kind(docs, "ConfigMap")
+        if cm["metadata"]["name"].startswith("botplatform-prometheus-rules")
+    ]
+    if not rules:
+        return ["no botplatform-prometheus-rules ConfigMap"]
+    with open(os.path.join(HERE, "..", "..", "docs", "operations.md")) as f:
+        manual = f.read()
+    for text in rules[0].get("data", {}).values():
+        for group in yaml.safe_load(text)["groups"]:
+            for rule in group["rules"]:
+                name = rule.get("alert")
+                if not name or not rule.get("expr"):
+                    errors.append(f"alert rule without a name or expression: {rule}")
+                elif f"`{name}`" not in manual:
+                    errors.append(f"alert {name} is not explained in docs/operations.md")
     return errors
 
 
@@ -343,6 +366,9 @@ def self_test(schemas):
         "no synchronous standby": lambda d: find(d, "Cluster", "botplatform-db")["spec"].pop(
             "postgresql"
         ),
+        "an undocumented alert": lambda d: next(
+            cm for cm in d if cm["metadata"]["name"].startswith("botplatform-prometheus-rules")
+        )["data"].update({"extra.yml": "groups: [{name: x, rules: [{alert: Undocumented, expr: up}]}]"}),
     }
     failures = []
     if check(ha, "ha", schemas):

@@ -27,17 +27,20 @@ const BINARIES: [&str; 6] = [
 /// Inbound shards of the cluster: more than executors, so the spread shows.
 pub const CLUSTER_SHARDS: u16 = 8;
 
-/// Where the binaries are (`target/<profile>/`, next to `deps/` holding this test), built once
-/// per test process with the cargo that runs the tests.
+/// Where the binaries are (`target/<profile>/`, beside this test's `deps/` or this benchmark),
+/// built once per process with the cargo that runs it.
 fn binaries() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps/<test>")
-            .to_path_buf();
+        // Tests live in target/<profile>/deps/, benchmark binaries in target/<profile>/.
+        let mut profile_dir = exe.parent().expect("executable dir").to_path_buf();
+        if profile_dir.file_name().is_some_and(|name| name == "deps") {
+            profile_dir = profile_dir
+                .parent()
+                .expect("target/<profile>")
+                .to_path_buf();
+        }
         let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);

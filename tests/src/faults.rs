@@ -40,7 +40,7 @@ pub fn echo_log_bot(name: &str) -> Value {
 }
 
 /// The bot's answer after the user's messages `m1..=mk` (k = 0: the start).
-fn expected_text(k: usize) -> String {
+pub fn expected_text(k: usize) -> String {
     let mut text = "got".to_owned();
     for n in 1..=k {
         text.push_str(&format!(" m{n}"));
