@@ -50,6 +50,20 @@ fn binaries() -> &'static Path {
         for binary in BINARIES {
             build.args(["-p", binary]);
         }
+        // The test runner's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*, NEXTEST_*) would look
+        // like a changed environment to build scripts (ring's) and rebuild half the workspace,
+        // twice: once here and once more in the next build from a shell.
+        for (name, _) in std::env::vars() {
+            let keep = matches!(
+                name.as_str(),
+                "CARGO_HOME" | "CARGO_TERM_COLOR" | "CARGO_INCREMENTAL"
+            );
+            if !keep
+                && (name.starts_with("CARGO_") || name.starts_with("NEXTEST") || name == "OUT_DIR")
+            {
+                build.env_remove(name);
+            }
+        }
         if profile_dir
             .file_name()
             .is_some_and(|name| name == "release")
