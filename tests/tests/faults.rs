@@ -259,7 +259,19 @@ async fn faults_lose_duplicate_and_reorder_nothing() {
         run("kill", &["-9", pid.trim()]);
         tokio::time::sleep(Duration::from_secs(2)).await;
         run("rabbitmq-server", &["-detached"]);
-        run("rabbitmqctl", &["-q", "await_startup", "--timeout", "120"]);
+        // await_startup needs the node reachable first: retry until it is.
+        let booting = Instant::now();
+        while !std::process::Command::new("rabbitmqctl")
+            .args(["-q", "await_startup", "--timeout", "60"])
+            .status()
+            .is_ok_and(|status| status.success())
+        {
+            assert!(
+                booting.elapsed() < Duration::from_secs(180),
+                "RabbitMQ did not boot"
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
         reports.push(load.finish(&cluster, &targets, SETTLE).await);
         cluster.wait_all_ready().await;
     }
