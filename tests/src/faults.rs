@@ -71,6 +71,9 @@ pub struct Report {
     pub wrong_answers: usize,
     /// Idempotency-Key replays checked (each answered as the original, no new turn).
     pub replays: usize,
+    /// Messages a client never sent because it gave up waiting for an earlier answer (the
+    /// machine overloaded past `CLIENT_PATIENCE`): neither expected nor lost.
+    pub abandoned: usize,
     /// Requests the client retried (504, 409 in use, 503, connection errors).
     pub client_retries: usize,
     /// Longest a client waited for one answer, first attempt to 200.
@@ -87,7 +90,7 @@ impl Report {
     pub fn line(&self) -> String {
         format!(
             "{:<22} sent {:>5}  turns {:>5}  lost {}  duplicated {}  reordered {}  wrong {}  \
-             sender-window {}  replays {}  retries {}  recovery {:.1}s  {}",
+             sender-window {}  abandoned {}  replays {}  retries {}  recovery {:.1}s  {}",
             self.scenario,
             self.sent,
             self.expected_turns,
@@ -96,6 +99,7 @@ impl Report {
             self.reordered,
             self.wrong_answers,
             self.sender_window_duplicates,
+            self.abandoned,
             self.replays,
             self.client_retries,
             self.recovery.as_secs_f64(),
@@ -153,7 +157,8 @@ struct ClientLog {
     replays: usize,
     retries: usize,
     longest_wait: Duration,
-    unanswered: usize,
+    /// Per conversation: how many of its messages the client sent at least once.
+    attempted: HashMap<String, usize>,
 }
 
 /// A running load: API and WhatsApp conversations named after the scenario.
@@ -222,7 +227,7 @@ impl Load {
             log.wrong_answers += part.wrong_answers;
             log.replays += part.replays;
             log.retries += part.retries;
-            log.unanswered += part.unanswered;
+            log.attempted.extend(part.attempted);
             log.longest_wait = log.longest_wait.max(part.longest_wait);
         }
         let spec = self.spec;
@@ -236,17 +241,21 @@ impl Load {
         // settle time is up, and whatever is missing counts as lost).
         let emulator = EmulatorClient::new(&cluster.emulator.url("")).expect("emulator client");
         let deadline = Instant::now() + settle;
-        let full = spec.messages.saturating_sub(1);
+        let attempted = |name: &String| log.attempted.get(name).copied().unwrap_or(0);
+        // A log holds m1..: one token fewer than the messages sent (the first starts it).
+        let logged = |logs: &HashMap<String, Vec<String>>, name: &String| {
+            logs.get(name).map_or(0, Vec::len) + 1 >= attempted(name)
+        };
         loop {
-            let logs = session_logs(cluster, targets.wa_id, &users).await;
+            let wa_logs = session_logs(cluster, targets.wa_id, &users).await;
+            let api_logs = session_logs(cluster, targets.api_id, &sessions).await;
             let mut answered = true;
             for user in &users {
                 let texts = bot_texts(&emulator, &targets.phone_number_id, user).await;
-                answered &= texts.len() >= spec.messages;
+                answered &= texts.len() >= attempted(user);
             }
-            let complete = users
-                .iter()
-                .all(|u| logs.get(u).is_some_and(|l| l.len() >= full));
+            let complete = users.iter().all(|u| logged(&wa_logs, u))
+                && sessions.iter().all(|s| logged(&api_logs, s));
             if (complete && answered) || Instant::now() > deadline {
                 break;
             }
@@ -254,26 +263,35 @@ impl Load {
         }
         // Late duplicates and retried sends would show a moment later: let them.
         tokio::time::sleep(Duration::from_secs(1)).await;
+        let sent: usize = users.iter().chain(&sessions).map(attempted).sum();
         let mut report = Report {
             scenario: self.scenario.clone(),
-            sent: 2 * spec.conversations * spec.messages,
-            expected_turns: 2 * spec.conversations * spec.messages,
+            sent,
+            expected_turns: sent,
+            abandoned: 2 * spec.conversations * spec.messages - sent,
             wrong_answers: log.wrong_answers,
             replays: log.replays,
             client_retries: log.retries,
             recovery: log.longest_wait,
-            lost: log.unanswered,
             ..Report::default()
         };
         let api_logs = session_logs(cluster, targets.api_id, &sessions).await;
         let wa_logs = session_logs(cluster, targets.wa_id, &users).await;
-        for name in sessions.iter() {
-            count_log(&mut report, api_logs.get(name), full);
+        for name in &sessions {
+            count_log(
+                &mut report,
+                api_logs.get(name),
+                attempted(name).saturating_sub(1),
+            );
         }
         for user in &users {
-            count_log(&mut report, wa_logs.get(user), full);
+            count_log(
+                &mut report,
+                wa_logs.get(user),
+                attempted(user).saturating_sub(1),
+            );
             let texts = bot_texts(&emulator, &targets.phone_number_id, user).await;
-            count_texts(&mut report, &texts, spec.messages);
+            count_texts(&mut report, &texts, attempted(user));
         }
         report
     }
@@ -300,6 +318,9 @@ fn count_log(report: &mut Report, log: Option<&Vec<String>>, full: usize) {
     for &t in &tokens {
         if t < seen.len() {
             seen[t] += 1;
+        } else {
+            // A message the client never sent cannot have been handled.
+            report.duplicated += 1;
         }
     }
     report.lost += (1..=full).filter(|&t| seen[t] == 0).count();
@@ -389,8 +410,8 @@ async fn session_logs(
     panic!("the database does not answer");
 }
 
-/// How long a client keeps retrying one message before it counts it as unanswered.
-const CLIENT_PATIENCE: Duration = Duration::from_secs(120);
+/// How long a client keeps retrying one message before it gives up on its conversation.
+const CLIENT_PATIENCE: Duration = Duration::from_secs(300);
 
 /// One API conversation: a start and `messages - 1` messages, each with an Idempotency-Key,
 /// retried on anything transient; every 5th answer replayed with its key.
@@ -404,6 +425,7 @@ async fn api_conversation(
 ) -> ClientLog {
     let mut log = ClientLog::default();
     for k in 0..messages {
+        log.attempted.insert(session.clone(), k + 1);
         let (path, body) = if k == 0 {
             ("/session".to_owned(), json!({"session_id": session}))
         } else {
@@ -425,7 +447,6 @@ async fn api_conversation(
         )
         .await
         else {
-            log.unanswered += 1;
             return log;
         };
         log.longest_wait = log.longest_wait.max(started.elapsed());
@@ -550,8 +571,9 @@ async fn wa_conversation(
             }),
             ..DeliverRequest::default()
         };
+        // Attempted: a delivery that never got a 200 may still have been published.
+        log.attempted.insert(user.clone(), k + step);
         if !deliver(&emulator, &request, &mut log).await {
-            log.unanswered += step;
             return log;
         }
         // A late redelivery of an earlier message, after later ones were handled.

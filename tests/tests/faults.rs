@@ -54,7 +54,7 @@ fn record(report: &Report) {
     }
 }
 
-const SETTLE: Duration = Duration::from_secs(90);
+const SETTLE: Duration = Duration::from_secs(180);
 
 /// The "done when" of issue 8: three executor processes share the shards (none above its share
 /// plus one); one killed, the two others hold every shard within 10 s; every conversation's
