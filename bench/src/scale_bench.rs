@@ -137,14 +137,24 @@ async fn drive(
                     )
                 };
                 let sent = Instant::now();
-                let answer: Value = client
-                    .post(format!("{base}{path}"))
-                    .header("X-API-Key", &key)
-                    .json(&body)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                // A pooled connection the server closed meanwhile fails at once: try again.
+                let mut attempts = 0;
+                let answer: Value = loop {
+                    attempts += 1;
+                    let response = client
+                        .post(format!("{base}{path}"))
+                        .header("X-API-Key", &key)
+                        .json(&body)
+                        .send()
+                        .await;
+                    match response {
+                        Ok(response) => break response.json().await?,
+                        Err(error) if attempts < 5 && error.is_request() => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                };
                 samples.push(sent.elapsed());
                 let expected = expected_text(k);
                 let right = answer["messages"]
