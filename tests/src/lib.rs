@@ -11,6 +11,8 @@ use crypto::{DeploymentKey, SecretString};
 use serde_json::Value;
 use testkit::database::TestDatabase;
 
+pub mod cluster;
+pub mod faults;
 mod http_stub;
 mod platform;
 mod whatsapp;

@@ -114,6 +114,7 @@ impl Platform {
             prefetch: 512,
             lock_timeout: options.lock_timeout,
             retry: options.retry,
+            shard_leases: flow_executor::ShardLeaseConfig::default(),
         };
         let mut executors = Vec::new();
         for n in 0..options.executors.max(1) {

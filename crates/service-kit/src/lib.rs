@@ -65,14 +65,30 @@ pub struct ProbeServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-struct Checks(Vec<(&'static str, Check)>);
+/// Something the readiness answer reports beside its checks (e.g. the shards an executor
+/// holds); it does not decide readiness.
+pub type Detail = Arc<dyn Fn() -> Value + Send + Sync>;
+
+struct Checks {
+    checks: Vec<(&'static str, Check)>,
+    details: Vec<(&'static str, Detail)>,
+}
 
 impl ProbeServer {
     pub fn start(http: &HttpConfig, checks: Vec<(&'static str, Check)>) -> std::io::Result<Self> {
+        Self::start_with_details(http, checks, Vec::new())
+    }
+
+    /// As `start`, with `details` added to the readiness answer under their names.
+    pub fn start_with_details(
+        http: &HttpConfig,
+        checks: Vec<(&'static str, Check)>,
+        details: Vec<(&'static str, Detail)>,
+    ) -> std::io::Result<Self> {
         crate::metrics::install();
         let listener = std::net::TcpListener::bind(http.bind_address())?;
         let addr = listener.local_addr()?;
-        let checks = web::Data::new(Checks(checks));
+        let checks = web::Data::new(Checks { checks, details });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(checks.clone())
@@ -100,8 +116,23 @@ impl ProbeServer {
         Fut: Future<Output = bool> + Send + 'static,
         C: Fn() -> bool + Send + Sync + 'static,
     {
+        Self::for_worker_with_details(http, ping, connected, Vec::new())
+    }
+
+    /// As `for_worker`, with `details` in the readiness answer.
+    pub fn for_worker_with_details<P, Fut, C>(
+        http: &HttpConfig,
+        ping: P,
+        connected: C,
+        details: Vec<(&'static str, Detail)>,
+    ) -> std::io::Result<Self>
+    where
+        P: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+        C: Fn() -> bool + Send + Sync + 'static,
+    {
         let connected = Arc::new(connected);
-        Self::start(
+        Self::start_with_details(
             http,
             vec![
                 ("database", check(ping)),
@@ -113,6 +144,7 @@ impl ProbeServer {
                     }),
                 ),
             ],
+            details,
         )
     }
 
@@ -130,10 +162,13 @@ pub async fn health() -> HttpResponse {
 async fn ready(checks: web::Data<Checks>) -> HttpResponse {
     let mut results = Map::new();
     let mut all = true;
-    for (name, check) in &checks.0 {
+    for (name, check) in &checks.checks {
         let ok = check().await;
         all &= ok;
         results.insert((*name).to_owned(), Value::Bool(ok));
+    }
+    for (name, detail) in &checks.details {
+        results.insert((*name).to_owned(), detail());
     }
     let body = Value::Object(results);
     if all {

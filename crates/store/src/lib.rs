@@ -20,6 +20,7 @@ pub mod keys;
 pub mod rate_limits;
 pub mod sandbox;
 pub mod sender;
+pub mod shard_leases;
 pub mod test_runs;
 pub mod turns;
 pub mod whatsapp;

@@ -1,12 +1,15 @@
 //! The admin binary: configuration from the environment, telemetry, then `admin::run`.
 //! `admin rotate-key` instead runs the deployment-key rotation once and exits: 0 when every
 //! value is under the new key, 2 when some could not be moved (see its report).
+//! `admin migrate` only applies the database migrations and exits (the Kubernetes migration
+//! Job; every service also migrates at start, under an advisory lock).
 
 use anyhow::Context;
 
 const USAGE: &str = "usage: admin             serve the admin API\n       \
                      admin rotate-key  re-seal secrets and re-wrap digests under DEPLOYMENT_KEY \
-                     (DEPLOYMENT_KEY_PREVIOUS: the key being retired)";
+                     (DEPLOYMENT_KEY_PREVIOUS: the key being retired)\n       \
+                     admin migrate     apply the database migrations and exit";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,12 +23,22 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("rotate-key") => rotate_key().await,
+        Some("migrate") => migrate().await,
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
         }
         Some(other) => anyhow::bail!("unknown command {other:?}\n{USAGE}"),
     }
+}
+
+async fn migrate() -> anyhow::Result<()> {
+    let database = config::DatabaseConfig::from_env().context("configuration")?;
+    store::run_migrations(database.url.expose())
+        .await
+        .context("migrations")?;
+    tracing::info!("migrations applied");
+    Ok(())
 }
 
 async fn rotate_key() -> anyhow::Result<()> {

@@ -36,6 +36,8 @@ pub struct ExecutorConfig {
     pub lock_timeout: Duration,
     /// Bounds on retrying one event before it is dead-lettered (`EXECUTOR_RETRY_*`).
     pub retry: crate::RetryPolicy,
+    /// How the executors share the inbound shards (SHARD_LEASE_TTL_MS, SHARD_HEARTBEAT_MS).
+    pub shard_leases: crate::shards::ShardLeaseConfig,
 }
 
 pub const DEFAULT_PORT: u16 = 8083;
@@ -99,6 +101,24 @@ impl ExecutorConfig {
             outage_budget: millis("EXECUTOR_OUTAGE_BUDGET_MS", defaults.outage_budget)?,
         };
         let lock_timeout = millis("EXECUTOR_LOCK_TIMEOUT_MS", Duration::from_secs(5))?;
+        let shard_leases = crate::shards::ShardLeaseConfig {
+            lease_ttl: Duration::from_millis(config::parse_or_from(
+                lookup,
+                "SHARD_LEASE_TTL_MS",
+                5_000,
+            )?),
+            heartbeat: Duration::from_millis(config::parse_or_from(
+                lookup,
+                "SHARD_HEARTBEAT_MS",
+                1_000,
+            )?),
+        };
+        shard_leases
+            .validate()
+            .map_err(|reason| ConfigError::Invalid {
+                name: "SHARD_HEARTBEAT_MS".into(),
+                reason,
+            })?;
         Ok(ExecutorConfig {
             turn_concurrency,
             prefetch,
@@ -123,6 +143,7 @@ impl ExecutorConfig {
             )?,
             history_retention: Duration::from_secs(retention_hours * 3600),
             alerts: alerts::AlertConfig::from_lookup(lookup)?,
+            shard_leases,
         })
     }
 }

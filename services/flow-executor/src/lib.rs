@@ -1,7 +1,8 @@
 //! The flow executor: the only place a flow runs and the only writer of sessions.
 //!
-//! It consumes every inbound shard queue (`bot.inbound.<n>`); each shard is a single-active-
-//! consumer quorum queue, so one executor at a time handles a shard. Within a shard, turns of
+//! It consumes the inbound shard queues (`bot.inbound.<n>`) it holds a lease on (`shards.rs`:
+//! the executors share the shards fairly through PostgreSQL); each shard is also a single-
+//! active-consumer quorum queue, so one executor at a time handles a shard. Within a shard, turns of
 //! different conversations run side by side (up to `turn_concurrency`), each conversation in
 //! its own lane, strictly one event after another in queue order (`broker::LaneKey` on the
 //! routing key, which is the conversation key). So a conversation's events are handled in
@@ -14,6 +15,7 @@ pub mod dead_letters;
 mod delivery;
 pub mod http_call;
 pub mod outputs;
+pub mod shards;
 pub mod turn;
 pub mod versions;
 
@@ -22,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::{Broker, ConsumeOptions, Delivery, LaneKey};
+use broker::{Broker, ConsumeOptions, Delivery, LaneKey, Topology};
 use flow::engine::{Engine, EngineLimits};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -30,6 +32,7 @@ use tokio::task::JoinSet;
 pub use crate::config::{ExecutorConfig, DEFAULT_PORT};
 pub use crate::delivery::RetryPolicy;
 use crate::http_call::FlowHttp;
+pub use crate::shards::{HeldShards, ShardLeaseConfig};
 use crate::turn::TurnContext;
 use crate::versions::VersionCache;
 
@@ -48,6 +51,10 @@ pub enum ExecutorError {
 /// A started executor.
 pub struct RunningExecutor {
     pub probe_addr: SocketAddr,
+    /// This process's id in the shard leases (`<instance name>-<random>`).
+    pub instance_id: String,
+    /// The shards it consumes now.
+    pub shards: HeldShards,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     probes: service_kit::ProbeServer,
@@ -89,33 +96,52 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
     let publisher = broker.publisher();
     let (shutdown, watcher) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    for queue in broker.topology().inbound_queues() {
+    // One shard's consumer; the lease manager starts and stops them as it claims and releases.
+    let spawn_consumer: shards::SpawnConsumer = {
         let broker = broker.clone();
-        let context = context.clone();
-        let publisher = publisher.clone();
-        let watcher = watcher.clone();
-        tasks.spawn(async move {
-            let handler_watcher = watcher.clone();
-            let handler = move |delivery: Delivery| {
-                let context = context.clone();
-                let publisher = publisher.clone();
-                let watcher = handler_watcher.clone();
-                async move {
-                    delivery::handle(&context, &publisher, &policy, delivery, watcher).await
+        Arc::new(move |shard: u16, watcher: watch::Receiver<bool>| {
+            let queue = Topology::inbound_queue(shard);
+            let broker = broker.clone();
+            let context = context.clone();
+            let publisher = publisher.clone();
+            tokio::spawn(async move {
+                let handler_watcher = watcher.clone();
+                let handler = move |delivery: Delivery| {
+                    let context = context.clone();
+                    let publisher = publisher.clone();
+                    let watcher = handler_watcher.clone();
+                    async move {
+                        delivery::handle(&context, &publisher, &policy, delivery, watcher).await
+                    }
+                };
+                let options = ConsumeOptions {
+                    prefetch: Some(prefetch),
+                    consumer_tag: String::new(),
+                    concurrency: turn_concurrency,
+                    lanes: Some(LaneKey::routing_key()),
+                };
+                let stop = service_kit::stopped(watcher.clone());
+                if let Err(error) = broker.consume(&queue, options, handler, stop).await {
+                    tracing::error!(%error, queue, "consumer stopped");
                 }
-            };
-            let options = ConsumeOptions {
-                prefetch: Some(prefetch),
-                consumer_tag: String::new(),
-                concurrency: turn_concurrency,
-                lanes: Some(LaneKey::routing_key()),
-            };
-            let stop = service_kit::stopped(watcher.clone());
-            if let Err(error) = broker.consume(&queue, options, handler, stop).await {
-                tracing::error!(%error, queue, "consumer stopped");
-            }
-        });
-    }
+            })
+        })
+    };
+    let instance_id = format!(
+        "{}-{}",
+        config.instance_name,
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let mut manager = shards::ShardManager::new(
+        store.clone(),
+        instance_id.clone(),
+        config.broker.inbound_shards,
+        config.shard_leases,
+        spawn_consumer,
+    );
+    manager.start().await?;
+    let held = manager.held();
+    tasks.spawn(manager.run(watcher.clone()));
     tasks.spawn(dead_letters::drain(
         broker.clone(),
         store.clone(),
@@ -128,17 +154,25 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
     ));
     let probes = {
         let connected = broker.clone();
-        service_kit::ProbeServer::for_worker(
+        let shown = held.clone();
+        service_kit::ProbeServer::for_worker_with_details(
             &config.http,
             move || {
                 let store = store.clone();
                 async move { store.ping().await.is_ok() }
             },
             move || connected.is_connected(),
+            vec![(
+                "shards",
+                Arc::new(move || serde_json::json!(shown.get())) as service_kit::Detail,
+            )],
         )?
     };
+    tracing::info!(instance = %instance_id, shards = ?held.get(), "shard leases taken");
     Ok(RunningExecutor {
         probe_addr: probes.addr,
+        instance_id,
+        shards: held,
         shutdown,
         tasks,
         probes,

@@ -1,0 +1,2 @@
+DROP TABLE shard_members;
+DROP TABLE shard_leases;
