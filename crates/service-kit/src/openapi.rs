@@ -28,6 +28,8 @@ pub struct Completion {
     /// Whether a body with another content type than JSON is refused (415).
     pub checks_content_type: bool,
     pub limits: TextLimits,
+    /// Failed sign-ins are limited per client address (429 on every authenticated route).
+    pub limits_failed_sign_ins: bool,
 }
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
@@ -74,6 +76,13 @@ pub fn complete(doc: &mut Value, completion: &Completion) {
                 };
                 if (completion.authenticated)(path) {
                     add("401", "No credentials, or invalid ones (`unauthorized`)");
+                    if completion.limits_failed_sign_ins {
+                        add(
+                            "429",
+                            "Too many failed sign-ins from this address \
+                             (`too_many_failed_sign_ins`); retry after `Retry-After` seconds",
+                        );
+                    }
                     add(
                         "500",
                         "An internal error (`internal_error`); it has been logged",
@@ -280,11 +289,12 @@ mod tests {
                 authenticated: |path| path.starts_with("/v1"),
                 checks_content_type: true,
                 limits: TextLimits::default(),
+                limits_failed_sign_ins: true,
             },
         );
         let responses = &doc["paths"]["/v1/things/{id}"]["patch"]["responses"];
         for status in [
-            "200", "400", "401", "404", "413", "415", "422", "500", "503",
+            "200", "400", "401", "404", "413", "415", "422", "429", "500", "503",
         ] {
             assert!(responses[status].is_object(), "{status}");
         }

@@ -82,6 +82,7 @@ pub fn document_json_with(limits: &TextLimits) -> String {
             authenticated: |path| path.starts_with("/v1/"),
             checks_content_type: true,
             limits: *limits,
+            limits_failed_sign_ins: true,
         },
     );
     serde_json::to_string_pretty(&doc).unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}"))

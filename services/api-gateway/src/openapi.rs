@@ -41,6 +41,7 @@ pub fn document_json_with(limits: &BodyLimits) -> String {
             // The gateway reads any body as JSON, whatever its content type says.
             checks_content_type: false,
             limits: limits.text,
+            limits_failed_sign_ins: false,
         },
     );
     serde_json::to_string_pretty(&doc).unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}"))
