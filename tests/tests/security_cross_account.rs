@@ -36,6 +36,7 @@ struct Objects {
     token: i64,
     session: String,
     dead_letter: i64,
+    test_run: i64,
 }
 
 impl Objects {
@@ -54,6 +55,7 @@ impl Objects {
             "version" => vec!["1".into()],
             "session_id" => vec![self.session.clone()],
             "dead_letter_id" => vec![self.dead_letter.to_string()],
+            "run_id" => vec![self.test_run.to_string()],
             other => panic!(
                 "{route}: unknown path parameter `{other}`; teach tests/tests/\
                  security_cross_account.rs (Objects::value) how to make account A's object of \
@@ -414,6 +416,7 @@ async fn another_account_is_refused_on_every_documented_route() {
         token: token["id"].as_i64().expect("token id"),
         session: session["session_id"].as_str().unwrap().to_owned(),
         dead_letter: a_dead_letter,
+        test_run: test_run_of(admin, BOOTSTRAP_TOKEN, a_api.bot_id).await,
     };
 
     // Account B, with valid credentials and objects of its own.
@@ -441,6 +444,7 @@ async fn another_account_is_refused_on_every_documented_route() {
             .expect("B's token id"),
         session: "intruder-session".into(),
         dead_letter: dead_letter_of(admin.db.url(), b_integration["id"].as_i64().unwrap()).await,
+        test_run: test_run_of(admin, &b_token, b_bot).await,
     };
     let intruder = Intruder {
         wp: &wp,
@@ -633,4 +637,18 @@ async fn dead_letter_of(database_url: &str, integration: i64) -> i64 {
     .await
     .unwrap()
     .id
+}
+
+/// A Test Runner run of `bot` (one scenario: the bot's start), started by `token`'s account.
+async fn test_run_of(admin: &e2e::AdminHarness, token: &str, bot: i64) -> i64 {
+    let (status, run) = admin
+        .post(
+            &format!("/v1/bots/{bot}/test-runs"),
+            token,
+            &json!({"scenarios": [{"name": "start.yaml", "yaml": "name: start\nturns: []\n"}],
+                    "channel": "api"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{run}");
+    run["id"].as_i64().expect("run id")
 }
