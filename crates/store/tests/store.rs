@@ -87,6 +87,8 @@ async fn migrations_apply_to_an_empty_database_and_match_the_schema() {
             "processed_events",
             "rate_limit_buckets",
             "sessions",
+            "shard_leases",
+            "shard_members",
             "test_runs",
             "webhook_receipts",
             "whatsapp_integrations"

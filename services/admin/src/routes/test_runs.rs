@@ -130,6 +130,7 @@ pub struct TestRunList {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TestRunListQuery {
     /// At most this many runs (1 to 100, default 20).
     #[serde(default)]
