@@ -236,6 +236,7 @@ describe("the operator console", { timeout: 300_000 }, () => {
     await page.locator('[data-component-id="welcome"].flow-node-current').waitFor();
     await page.locator('[data-component-id="ask_name"].flow-node-unreached').waitFor();
     await screenshot(page, "runner-step-1");
+    state.runnerUrl = page.url();
   });
 
   test("creates an API integration, shows its key once, masks it after reload, and the key works until deactivation", async () => {
@@ -375,6 +376,7 @@ describe("the operator console", { timeout: 300_000 }, () => {
       ["integration-new-api", `${platform.adminUrl}/console/integrations/new/api`],
       ["bots", `${platform.adminUrl}/console/bots`],
       ["bot", state.botUrl],
+      ["runner", state.runnerUrl],
     ];
     for (const [variant, options] of [
       ["phone", { viewport: PHONE, colorScheme: "light" }],
@@ -387,7 +389,7 @@ describe("the operator console", { timeout: 300_000 }, () => {
       for (const [name, url] of pages) {
         await tab.goto(url);
         await tab.getByRole("heading", { level: 1 }).first().waitFor();
-        if (name === "bot") await tab.locator('[data-testid="flow-drawing"][data-laid-out="true"]').waitFor();
+        if (name === "bot" || name === "runner") await tab.locator('[data-testid="flow-drawing"][data-laid-out="true"]').waitFor();
         // Nothing sticks out sideways at phone width.
         const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert.ok(overflow <= 1, `${name} (${variant}) is ${overflow}px wider than the screen`);
