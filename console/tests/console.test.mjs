@@ -217,7 +217,7 @@ describe("the operator console", { timeout: 300_000 }, () => {
     assert.match(page.url(), /\/bots\/\d+\/test\?run=\d+$/);
     // The timeline: the bot's messages as WhatsApp shows them, the reply buttons, the variable set.
     const timeline = page.getByRole("region", { name: "Timeline" });
-    await timeline.getByText("What's your name?").waitFor();
+    await timeline.locator(".bubble-wa", { hasText: "What's your name?" }).first().waitFor();
     await timeline.locator(".wa-reply", { hasText: "Order a pizza" }).first().waitFor();
     await timeline.locator(".delta-added", { hasText: "customer_name" }).waitFor();
     assert.equal(await timeline.locator('[data-passed="false"]').count(), 0, "every expectation passed");
