@@ -13,6 +13,21 @@ import { SCREENSHOT_DIR, screenshot } from "./lib/screenshots.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const demoBot = readFileSync(join(here, "../../examples/demo-bot.json"), "utf8");
+/** A scenario the demo bot passes: the start, a name, the menu. */
+const scenario = `name: greets and asks the name
+start:
+  message_payload: hi
+  expect:
+    state: ask_name
+    messages:
+      - exact: "Welcome to Demo Pizza! 🍕"
+      - exact: "What's your name?"
+turns:
+  - text: Ada
+    expect:
+      state: main_menu
+      variables: {customer_name: {equals: Ada}}
+`;
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 
@@ -187,6 +202,43 @@ describe("the operator console", { timeout: 300_000 }, () => {
     await until("version 1 drawn without issues", async () => (await page.locator('[data-issues="error"]').count()) === 0);
   });
 
+  test("runs a scenario on the published version: its timeline as a chat and its path on the drawing", async () => {
+    await page.goto(state.botUrl);
+    await page.getByRole("link", { name: "Test runner" }).click();
+    await page.getByRole("heading", { name: "Test runner", level: 1 }).waitFor();
+    await page.getByLabel("Version").selectOption("1");
+    await page.getByRole("radio", { name: "WhatsApp" }).check();
+    await page.getByLabel("Scenario (YAML)").fill(scenario);
+    await screenshot(page, "runner-new");
+    await page.getByRole("button", { name: "Run", exact: true }).click();
+    // Polled until it finishes: the status badge says how it ended.
+    await page.locator('[data-run-status]:not([data-run-status="running"])').waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator("[data-run-status]").getAttribute("data-run-status"), "passed");
+    assert.match(page.url(), /\/bots\/\d+\/test\?run=\d+$/);
+    // The timeline: the bot's messages as WhatsApp shows them, the reply buttons, the variable set.
+    const timeline = page.getByRole("region", { name: "Timeline" });
+    await timeline.locator(".bubble-wa", { hasText: "What's your name?" }).first().waitFor();
+    await timeline.locator(".wa-reply", { hasText: "Order a pizza" }).first().waitFor();
+    await timeline.locator(".delta-added", { hasText: "customer_name" }).waitFor();
+    assert.equal(await timeline.locator('[data-passed="false"]').count(), 0, "every expectation passed");
+    // The path: visited components marked with their counts, the others dimmed.
+    await page.locator('[data-testid="flow-drawing"][data-laid-out="true"]').waitFor();
+    await page.locator('[data-component-id="ask_name"].flow-node-visited').waitFor();
+    assert.equal(await page.locator('[data-component-id="main_menu"]').getAttribute("data-visits"), "1");
+    await page.locator('[data-component-id="order_done"].flow-node-unreached').waitFor();
+    assert.ok((await page.locator(".react-flow__edge.flow-edge-taken").count()) >= 2, "the edges taken are marked");
+    await screenshot(page, "runner-result");
+    // Replayed to the first step, only the start is visited.
+    const slider = page.getByRole("slider", { name: "Step" });
+    await slider.focus();
+    await page.keyboard.press("Home");
+    await page.keyboard.press("ArrowRight");
+    await page.locator('[data-component-id="welcome"].flow-node-current').waitFor();
+    await page.locator('[data-component-id="ask_name"].flow-node-unreached').waitFor();
+    await screenshot(page, "runner-step-1");
+    state.runnerUrl = page.url();
+  });
+
   test("creates an API integration, shows its key once, masks it after reload, and the key works until deactivation", async () => {
     await nav("Integrations").click();
     // A weak key is refused on the key's field.
@@ -324,6 +376,7 @@ describe("the operator console", { timeout: 300_000 }, () => {
       ["integration-new-api", `${platform.adminUrl}/console/integrations/new/api`],
       ["bots", `${platform.adminUrl}/console/bots`],
       ["bot", state.botUrl],
+      ["runner", state.runnerUrl],
     ];
     for (const [variant, options] of [
       ["phone", { viewport: PHONE, colorScheme: "light" }],
@@ -336,7 +389,7 @@ describe("the operator console", { timeout: 300_000 }, () => {
       for (const [name, url] of pages) {
         await tab.goto(url);
         await tab.getByRole("heading", { level: 1 }).first().waitFor();
-        if (name === "bot") await tab.locator('[data-testid="flow-drawing"][data-laid-out="true"]').waitFor();
+        if (name === "bot" || name === "runner") await tab.locator('[data-testid="flow-drawing"][data-laid-out="true"]').waitFor();
         // Nothing sticks out sideways at phone width.
         const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert.ok(overflow <= 1, `${name} (${variant}) is ${overflow}px wider than the screen`);

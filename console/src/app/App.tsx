@@ -9,6 +9,7 @@ import { IntegrationPage } from "../integrations/IntegrationPage";
 import { BotsPage } from "../bots/BotsPage";
 import { NewBotPage } from "../bots/NewBotPage";
 import { BotPage } from "../bots/BotPage";
+import { RunnerPage } from "../runner/RunnerPage";
 
 function Page({ path }: { path: string }) {
   let params: Record<string, string> | null;
@@ -18,6 +19,7 @@ function Page({ path }: { path: string }) {
   if (path === "/bots") return <BotsPage />;
   if (path === "/bots/new") return <NewBotPage />;
   if ((params = match("/bots/:id", path))) return <BotPage id={Number(params.id)} />;
+  if ((params = match("/bots/:id/test", path))) return <RunnerPage botId={Number(params.id)} />;
   return (
     <section>
       <h1>Not found</h1>

@@ -85,6 +85,9 @@ export function BotPage({ id }: { id: number }) {
           >
             Publish
           </button>
+          <Link to={`/bots/${id}/test`} className="button">
+            Test runner
+          </Link>
           <DeleteBot bot={view} />
         </div>
       </div>

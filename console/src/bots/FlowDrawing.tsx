@@ -13,28 +13,60 @@ import { ComponentNode, type ComponentFlowNode } from "./ComponentNode";
 import { flowGraph, type FlowGraph } from "./flowGraph";
 import { layout, nodeHeight, NODE_WIDTH, type Positions } from "./layout";
 import type { Issue } from "./queries";
+import { edgeKey, type Trace } from "../runner/playback";
 
 const nodeTypes = { component: ComponentNode };
 
-function toNodes(graph: FlowGraph, positions: Positions, issues: Issue[], selected: string | null): ComponentFlowNode[] {
+function traceOf(trace: Trace | undefined, id: string): ComponentFlowNode["data"]["trace"] {
+  if (!trace) return undefined;
+  const visits = trace.visits.get(id) ?? 0;
+  return { visits, current: trace.current === id };
+}
+
+function toNodes(
+  graph: FlowGraph,
+  positions: Positions,
+  issues: Issue[],
+  selected: string | null,
+  trace: Trace | undefined,
+): ComponentFlowNode[] {
   return graph.nodes.map((node) => ({
     id: node.id,
     type: "component",
     position: positions.get(node.id) ?? { x: 0, y: 0 },
-    data: { ...node, issues: issues.filter((issue) => issue.component === node.id) },
+    data: {
+      ...node,
+      issues: issues.filter((issue) => issue.component === node.id),
+      trace: traceOf(trace, node.id),
+    },
     selected: node.id === selected,
     width: NODE_WIDTH,
     height: nodeHeight(node),
   }));
 }
 
-function toEdges(graph: FlowGraph): Edge[] {
-  return graph.edges.map((edge) => ({
-    ...edge,
-    targetHandle: "in",
-    label: edge.label === "next" ? undefined : edge.label,
-    markerEnd: { type: MarkerType.ArrowClosed },
-  }));
+/** Without a trace, the exits' labels; with one, how often each edge was taken (once per pair). */
+function toEdges(graph: FlowGraph, trace: Trace | undefined): Edge[] {
+  const counted = new Set<string>();
+  return graph.edges.map((edge) => {
+    const plain = {
+      ...edge,
+      targetHandle: "in",
+      label: edge.label === "next" ? undefined : edge.label,
+      markerEnd: { type: MarkerType.ArrowClosed },
+    };
+    if (!trace) return plain;
+    const key = edgeKey(edge.source, edge.target);
+    const taken = counted.has(key) ? 0 : (trace.edges.get(key) ?? 0);
+    counted.add(key);
+    return {
+      ...plain,
+      label: taken ? `${taken}×` : plain.label,
+      className: taken ? "flow-edge-taken" : "flow-edge-untaken",
+      animated: taken > 0,
+      data: { taken },
+    };
+  });
 }
 
 interface Props {
@@ -42,9 +74,11 @@ interface Props {
   issues: Issue[];
   /** A component to centre (e.g. chosen from the list of issues). */
   focus: string | null;
+  /** A test run's path up to a step: visited components and taken edges emphasised. */
+  trace?: Trace;
 }
 
-function Drawing({ flow, issues, focus }: Props) {
+function Drawing({ flow, issues, focus, trace }: Props) {
   const graph = useMemo(() => flowGraph(flow), [flow]);
   const [positions, setPositions] = useState<Positions | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
@@ -85,13 +119,13 @@ function Drawing({ flow, issues, focus }: Props) {
   };
 
   const nodes = useMemo(
-    () => (positions ? toNodes(graph, positions, issues, selected) : []),
-    [graph, positions, issues, selected],
+    () => (positions ? toNodes(graph, positions, issues, selected, trace) : []),
+    [graph, positions, issues, selected, trace],
   );
-  const edges = useMemo(() => toEdges(graph), [graph]);
+  const edges = useMemo(() => toEdges(graph, trace), [graph, trace]);
 
   return (
-    <div className="drawing" data-testid="flow-drawing" data-laid-out={positions ? "true" : "false"}>
+    <div className={`drawing${trace ? " drawing-traced" : ""}`} data-testid="flow-drawing" data-laid-out={positions ? "true" : "false"}>
       <form className="drawing-search" role="search" onSubmit={find}>
         <label>
           Find a component

@@ -28,7 +28,7 @@ export function useIntegration(id: number) {
 export function usePublishedBots() {
   return useQuery({
     queryKey: ["bots", { published: true }],
-    queryFn: async () => (await unwrap(api.GET("/v1/bots", { params: { query: { published: true } } }))).bots,
+    queryFn: async () => (await unwrap(api.GET("/v1/bots", { params: { query: { published: "true" } } }))).bots,
   });
 }
 
