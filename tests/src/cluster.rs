@@ -385,7 +385,11 @@ pub fn spread_ok(held: &[Option<Vec<u16>>], executors: usize) -> bool {
     let mut all: Vec<u16> = answering.iter().flat_map(|s| s.iter().copied()).collect();
     all.sort_unstable();
     let expected: Vec<u16> = (0..CLUSTER_SHARDS).collect();
-    all == expected && answering.iter().all(|s| s.len() <= share + 1)
+    // Every executor holds some shard (while there are at least as many shards as executors):
+    // one holding none is still joining, and a snapshot then would catch the rebalance midway.
+    let everyone_holds =
+        answering.len() > usize::from(CLUSTER_SHARDS) || answering.iter().all(|s| !s.is_empty());
+    all == expected && everyone_holds && answering.iter().all(|s| s.len() <= share + 1)
 }
 
 fn leak(name: String) -> &'static str {
