@@ -67,12 +67,15 @@ pub struct ScenarioFile {
 #[serde(deny_unknown_fields)]
 pub struct StartTestRun {
     /// 1 to 200 scenarios.
+    #[schema(min_items = 1, max_items = 200)]
     pub scenarios: Vec<ScenarioFile>,
     /// A published version; the newest when absent. (Drafts are not run: publish first.)
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub version: Option<i32>,
     /// `api`, `whatsapp`, or `both` (default): each scenario runs on these of its channels.
     #[serde(default)]
+    #[schema(pattern = "^(api|whatsapp|both)$")]
     pub channel: Option<String>,
 }
 
