@@ -24,6 +24,12 @@ cd "$repo"
 services_log "checking PostgreSQL and RabbitMQ"
 ensure_services
 
+if [ "$#" -eq 0 ] && [ "${SKIP_BROWSER_TESTS:-0}" != 1 ]; then
+    # Before any Rust build: the admin's console files (rust-embed) are looked for when the
+    # admin is compiled, and a build without console/dist serves no console at all.
+    bash "$repo/scripts/console.sh" build
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
     services_log "cargo nextest run --workspace $*"
     cargo nextest run --workspace "$@"
