@@ -4,8 +4,6 @@
 //! conversation's shard) or discards it. Account-scoped; letters that name no integration are
 //! seen by platform admins only.
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::web;
 use chrono::{DateTime, Utc};
@@ -15,15 +13,12 @@ use store::dead_letters::{
     DeadLetter, DeadLetterStatus, DeadLetterSummary, LetterFilter, LetterScope,
 };
 use store::StoreError;
-use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
 
-/// How long a replay may wait for the broker's confirm (reconnects included).
-const PUBLISH_WITHIN: Duration = Duration::from_secs(5);
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 /// Where a replay may publish: the platform's own exchanges.
@@ -389,25 +384,17 @@ async fn publish(state: &AppState, letter: &DeadLetter) -> Result<(), ApiError> 
         ));
     };
     let options = replay_options(letter);
-    let exchange = letter.summary.exchange.clone();
-    let routing_key = letter.summary.routing_key.clone();
-    let body = letter.body.clone();
-    let publisher = link.publisher.clone();
-    let span = tracing::Span::current();
     let published = link
-        .runtime
-        .spawn(
-            async move {
-                publisher
-                    .publish_with_retry(&exchange, &routing_key, &body, options, PUBLISH_WITHIN)
-                    .await
-            }
-            .instrument(span),
+        .publish_confirmed(
+            letter.summary.exchange.clone(),
+            letter.summary.routing_key.clone(),
+            letter.body.clone(),
+            options,
         )
         .await;
     match published {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(err)) => {
+        Ok(()) => Ok(()),
+        Err(Some(err)) => {
             tracing::warn!(error = %err, "dead letter not replayed");
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -416,9 +403,6 @@ async fn publish(state: &AppState, letter: &DeadLetter) -> Result<(), ApiError> 
             )
             .with_retry_after(5))
         }
-        Err(err) => {
-            tracing::error!(error = %err, "publishing task failed");
-            Err(ApiError::internal())
-        }
+        Err(None) => Err(ApiError::internal()),
     }
 }

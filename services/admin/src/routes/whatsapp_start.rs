@@ -9,7 +9,6 @@
 //! answer is 202: the template is sent moments later (a failure raises a `send_failed` alert).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -20,7 +19,6 @@ use contracts::{IntegrationId, PhoneNumber};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use store::integrations::IntegrationDetails;
-use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::integrations_dto::Template;
@@ -29,9 +27,6 @@ use service_kit::edge::EdgeJson;
 use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
-
-/// How long the publish may wait for the broker's confirm (reconnects included).
-const PUBLISH_WITHIN: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -276,29 +271,17 @@ async fn publish(state: &AppState, event: &InboundEvent) -> Result<(), ApiError>
     }
     .with_message_id(event.event_id.clone())
     .mandatory();
-    let publisher = link.publisher.clone();
-    // The request's span goes along, so the trace context reaches the AMQP headers.
-    let span = tracing::Span::current();
     let published = link
-        .runtime
-        .spawn(
-            async move {
-                publisher
-                    .publish_with_retry(
-                        broker::topology::INBOUND_EXCHANGE,
-                        &routing_key,
-                        &body,
-                        options,
-                        PUBLISH_WITHIN,
-                    )
-                    .await
-            }
-            .instrument(span),
+        .publish_confirmed(
+            broker::topology::INBOUND_EXCHANGE.to_owned(),
+            routing_key,
+            body,
+            options,
         )
         .await;
     match published {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(err)) => {
+        Ok(()) => Ok(()),
+        Err(Some(err)) => {
             tracing::warn!(error = %err, "proactive start not published");
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -307,9 +290,6 @@ async fn publish(state: &AppState, event: &InboundEvent) -> Result<(), ApiError>
             )
             .with_retry_after(5))
         }
-        Err(err) => {
-            tracing::error!(error = %err, "publishing task failed");
-            Err(ApiError::internal())
-        }
+        Err(None) => Err(ApiError::internal()),
     }
 }
