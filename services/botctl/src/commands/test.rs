@@ -22,7 +22,12 @@ pub async fn run(ctx: &mut Ctx<'_>, command: TestCommand) -> Result<Outcome, Cli
             junit,
             timeout,
         } => {
-            let files = scenario_files(&paths)?;
+            // Saved scenarios alone need no file.
+            let files = if paths.is_empty() {
+                Vec::new()
+            } else {
+                scenario_files(&paths)?
+            };
             let scenarios: Vec<Value> = files
                 .iter()
                 .map(|path| {
