@@ -57,10 +57,14 @@ build_console() {
 }
 
 ensure_chromium() {
-    if [ ! -x /usr/bin/chromium ]; then
-        services_log "installing Debian's chromium for the browser tests"
+    local missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    # Without a colour emoji font, emoji (the demo bot's 🍕) are boxes in the screenshots.
+    [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
+    if [ ${#missing[@]} -gt 0 ]; then
+        services_log "installing Debian's ${missing[*]} for the browser tests"
         services_as_root apt-get update -qq
-        services_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+        services_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi
     /usr/bin/chromium --version
 }

@@ -130,8 +130,9 @@ call POST "/v1/integrations/$integration_id/activate" "$token" >/dev/null
 #   objects (a bot that must exist and be published, an integration of the right kind, a
 #   draft flow that must validate before it is published, variables the bot must declare, an
 #   option the conversation's current component offers): no schema can say which exist or what
-#   they hold. The same for starting a Test Runner run: a scenario is YAML text, checked after
-#   parsing against proto/test-runner/scenario.schema.json and against the bot it runs on.
+#   they hold. The same for starting a Test Runner run and saving a scenario: a scenario is YAML
+#   text, checked after parsing against proto/test-runner/scenario.schema.json and against the
+#   bot it runs on, and a run's `scenario_ids` must name scenarios the bot has saved.
 cat >"$work/schemathesis.toml" <<TOML
 [generation]
 allow-x00 = false
@@ -140,7 +141,7 @@ allow-x00 = false
 expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
 
 [[operations]]
-include-path-regex = "^/v1/integrations|^/v1/bots/.*/publish\$|^/v1/bots/.*/test-runs\$|^/api/integrations/api/"
+include-path-regex = "^/v1/integrations|^/v1/bots/.*/publish\$|^/v1/bots/.*/test-runs\$|^/v1/bots/.*/scenarios|^/api/integrations/api/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 
 [[operations]]

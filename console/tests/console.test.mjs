@@ -28,6 +28,16 @@ turns:
       state: main_menu
       variables: {customer_name: {equals: Ada}}
 `;
+/** A second scenario for a set: a known customer asks for the opening hours (API only). */
+const hoursScenario = `name: opening hours
+channels: [api]
+start:
+  variables: {customer_name: Ada}
+  expect: {state: main_menu}
+turns:
+  - option: component_id_abc
+    expect: {reached: [opening_hours], state: main_menu}
+`;
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 
@@ -239,6 +249,90 @@ describe("the operator console", { timeout: 300_000 }, () => {
     state.runnerUrl = page.url();
   });
 
+  test("saves scenarios, runs two as a set: each scenario's outcome, the coverage on the drawing, past runs reopened", async () => {
+    await page.goto(`${state.botUrl}/test`);
+    await page.getByRole("heading", { name: "Test runner", level: 1 }).waitFor();
+    const saved = (name) => page.locator(`[data-saved-scenario="${name}"]`);
+    const saveAs = async (name, yaml) => {
+      await page.getByLabel("Scenario name").fill(name);
+      await page.getByLabel("Scenario (YAML)").fill(yaml);
+      await page.getByRole("button", { name: "Save scenario" }).click();
+    };
+    // The runner's parser refuses a scenario before it is saved, on the YAML's field.
+    await saveAs("broken.yaml", "name: broken\nturnz: []\n");
+    const yamlError = page.locator(".field-invalid", { has: page.getByLabel("Scenario (YAML)") }).locator(".error");
+    assert.match(await yamlError.textContent(), /turnz/);
+    await screenshot(page, "runner-save-refused");
+    await saveAs("greets.yaml", scenario);
+    await page.getByText("Saved “greets.yaml” and selected it for the run.").waitFor();
+    assert.equal(await page.getByLabel("Scenario (YAML)").inputValue(), "", "the editor is free for the next one");
+    await saveAs("hours.yaml", hoursScenario);
+    await saved("hours.yaml").waitFor();
+    assert.equal(await saved("broken.yaml").count(), 0);
+    // Opened again in the editor, it is the saved text; "New scenario" empties the editor.
+    await page.getByRole("button", { name: "Open greets.yaml in the editor" }).click();
+    await page.getByRole("group", { name: "Saved scenario “greets.yaml”" }).waitFor();
+    assert.equal(await page.getByLabel("Scenario (YAML)").inputValue(), scenario);
+    await page.getByRole("button", { name: "New scenario" }).click();
+    assert.ok(await saved("greets.yaml").getByRole("checkbox").isChecked());
+    assert.ok(await saved("hours.yaml").getByRole("checkbox").isChecked());
+    assert.equal(await page.getByTestId("run-contents").textContent(), "2 saved scenarios");
+    await screenshot(page, "runner-saved-scenarios");
+
+    // Both channels: the greeting on each, the opening hours on the API only.
+    await page.getByRole("button", { name: "Run", exact: true }).click();
+    await page.locator('[data-run-status]:not([data-run-status="running"])').waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator("[data-run-status]").getAttribute("data-run-status"), "passed");
+    const runs = page.getByRole("navigation", { name: "Scenario runs" });
+    const outcomes = await runs.locator("[data-scenario-status]").evaluateAll((buttons) =>
+      buttons.map((b) => `${b.querySelector(".scenario-run-name").textContent} ${b.querySelector(".muted").textContent} ${b.dataset.scenarioStatus}`),
+    );
+    assert.deepEqual(outcomes, [
+      "greets and asks the name API passed",
+      "greets and asks the name WhatsApp passed",
+      "opening hours API passed",
+    ]);
+    // A set opens on its coverage: totals, and the drawing with counts and never-visited marks.
+    assert.equal(await runs.getByRole("button", { name: "All scenarios: coverage" }).getAttribute("aria-pressed"), "true");
+    const components = JSON.parse(demoBot).flow.components;
+    assert.equal(await page.getByTestId("coverage-components").textContent(), `5/${components.length}`);
+    assert.match(await page.getByTestId("coverage-edges").textContent(), /^6\/\d+$/);
+    await page.locator('.drawing-coverage[data-laid-out="true"]').waitFor();
+    const contact = page.locator('[data-component-id="contact"]');
+    await contact.and(page.locator(".flow-node-unreached")).waitFor();
+    assert.equal(await contact.getAttribute("data-visits"), "0");
+    await contact.getByText("never visited").waitFor();
+    assert.ok(Number(await page.locator('[data-component-id="main_menu"]').getAttribute("data-visits")) >= 3, "main_menu counted over every run");
+    assert.equal(await page.locator('[data-component-id="opening_hours"]').getAttribute("data-visits"), "1");
+    await screenshot(page, "runner-set-coverage");
+    state.setRunUrl = page.url();
+
+    // One scenario run of the set: its timeline and its path only.
+    await runs.getByRole("button", { name: /opening hours/ }).click();
+    await page.getByRole("heading", { name: "opening hours · API · passed", level: 3 }).waitFor();
+    await page.locator('[data-component-id="opening_hours"].flow-node-visited').waitFor();
+    await page.locator('[data-component-id="ask_name"].flow-node-unreached').waitFor();
+    await page.getByRole("region", { name: "Timeline" }).locator('[data-component="opening_hours"]').first().waitFor();
+    await screenshot(page, "runner-set-one-scenario");
+
+    // Past runs, newest first; the first run reopens from what was stored.
+    const pastRuns = page.getByRole("region", { name: "Past runs" });
+    const setRun = /run=(\d+)/.exec(state.setRunUrl)[1];
+    const firstRun = /run=(\d+)/.exec(state.runnerUrl)[1];
+    const rows = pastRuns.locator("tbody tr[data-run]");
+    assert.deepEqual(await rows.evaluateAll((r) => r.map((row) => row.dataset.run)), [setRun, firstRun]);
+    assert.equal(await pastRuns.locator(`tr[data-run="${setRun}"] td[data-label="Passed"]`).textContent(), "3/3");
+    assert.equal(await pastRuns.locator(`tr[data-run="${setRun}"] td[data-label="Scenarios"]`).textContent(), "greets.yaml, hours.yaml");
+    await screenshot(page, "runner-past-runs");
+    await pastRuns.getByRole("link", { name: `Run ${firstRun}`, exact: true }).click();
+    await page.getByRole("heading", { name: new RegExp(`^Run ${firstRun}:`), level: 2 }).waitFor();
+    assert.match(page.url(), new RegExp(`run=${firstRun}$`));
+    await page.getByRole("region", { name: "Timeline" }).locator(".bubble-wa", { hasText: "What's your name?" }).first().waitFor();
+    await page.locator('[data-component-id="ask_name"].flow-node-visited').waitFor();
+    assert.equal(await pastRuns.locator(`tr[data-run="${firstRun}"]`).getAttribute("aria-current"), "true");
+    await screenshot(page, "runner-past-run-reopened");
+  });
+
   test("creates an API integration, shows its key once, masks it after reload, and the key works until deactivation", async () => {
     await nav("Integrations").click();
     // A weak key is refused on the key's field.
@@ -377,6 +471,7 @@ describe("the operator console", { timeout: 300_000 }, () => {
       ["bots", `${platform.adminUrl}/console/bots`],
       ["bot", state.botUrl],
       ["runner", state.runnerUrl],
+      ["runner-set", state.setRunUrl],
     ];
     for (const [variant, options] of [
       ["phone", { viewport: PHONE, colorScheme: "light" }],
@@ -389,7 +484,7 @@ describe("the operator console", { timeout: 300_000 }, () => {
       for (const [name, url] of pages) {
         await tab.goto(url);
         await tab.getByRole("heading", { level: 1 }).first().waitFor();
-        if (name === "bot" || name === "runner") await tab.locator('[data-testid="flow-drawing"][data-laid-out="true"]').waitFor();
+        if (name === "bot" || name.startsWith("runner")) await tab.locator('[data-testid="flow-drawing"][data-laid-out="true"]').waitFor();
         // Nothing sticks out sideways at phone width.
         const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert.ok(overflow <= 1, `${name} (${variant}) is ${overflow}px wider than the screen`);

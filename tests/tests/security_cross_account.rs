@@ -37,6 +37,7 @@ struct Objects {
     session: String,
     dead_letter: i64,
     test_run: i64,
+    saved_scenario: i64,
 }
 
 impl Objects {
@@ -56,6 +57,7 @@ impl Objects {
             "session_id" => vec![self.session.clone()],
             "dead_letter_id" => vec![self.dead_letter.to_string()],
             "run_id" => vec![self.test_run.to_string()],
+            "scenario_id" => vec![self.saved_scenario.to_string()],
             other => panic!(
                 "{route}: unknown path parameter `{other}`; teach tests/tests/\
                  security_cross_account.rs (Objects::value) how to make account A's object of \
@@ -79,6 +81,7 @@ impl Objects {
             "bot_id" => Some(self.bot),
             "integration_id" => Some(self.api_integration),
             "token_id" => Some(self.token),
+            "scenario_ids" => Some(self.saved_scenario),
             _ => None,
         }
     }
@@ -221,7 +224,9 @@ fn body_for(schema: &Value, reference: &dyn Fn(&str) -> Option<i64>) -> Value {
             if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
                 for (name, property) in properties {
                     if let Some(id) = reference(name) {
-                        fields.insert(name.clone(), json!(id));
+                        // A list of references (`scenario_ids`) names the one object.
+                        let listed = property.get("type") == Some(&json!("array"));
+                        fields.insert(name.clone(), if listed { json!([id]) } else { json!(id) });
                     } else if required.contains(name.as_str()) {
                         fields.insert(name.clone(), body_for(property, reference));
                     }
@@ -251,9 +256,14 @@ fn with_references(mut value: Value, reference: &dyn Fn(&str) -> Option<i64>) ->
 /// Whether the body references objects at all (then the reference check applies).
 fn references_objects(schema: &Value) -> bool {
     let text = schema.to_string();
-    ["\"bot_id\"", "\"integration_id\"", "\"token_id\""]
-        .iter()
-        .any(|name| text.contains(name))
+    [
+        "\"bot_id\"",
+        "\"integration_id\"",
+        "\"token_id\"",
+        "\"scenario_ids\"",
+    ]
+    .iter()
+    .any(|name| text.contains(name))
 }
 
 /// The names of a path template's parameters, in order.
@@ -362,6 +372,8 @@ async fn snapshot(wp: &WhatsappPlatform, a: &Objects) -> Vec<Value> {
     for path in [
         format!("/v1/bots/{}", a.bot),
         format!("/v1/bots/{}/versions", a.bot),
+        format!("/v1/bots/{}/scenarios", a.bot),
+        format!("/v1/bots/{}/scenarios/{}", a.bot, a.saved_scenario),
         format!("/v1/integrations/{}", a.api_integration),
         format!("/v1/integrations/{}", a.whatsapp_integration.unwrap()),
         "/v1/tokens".to_owned(),
@@ -417,6 +429,13 @@ async fn another_account_is_refused_on_every_documented_route() {
         session: session["session_id"].as_str().unwrap().to_owned(),
         dead_letter: a_dead_letter,
         test_run: test_run_of(admin, BOOTSTRAP_TOKEN, a_api.bot_id).await,
+        saved_scenario: saved_scenario_of(
+            admin,
+            BOOTSTRAP_TOKEN,
+            a_api.bot_id,
+            &format!("{MARKER}-scenario"),
+        )
+        .await,
     };
 
     // Account B, with valid credentials and objects of its own.
@@ -445,6 +464,7 @@ async fn another_account_is_refused_on_every_documented_route() {
         session: "intruder-session".into(),
         dead_letter: dead_letter_of(admin.db.url(), b_integration["id"].as_i64().unwrap()).await,
         test_run: test_run_of(admin, &b_token, b_bot).await,
+        saved_scenario: saved_scenario_of(admin, &b_token, b_bot, "intruder-scenario").await,
     };
     let intruder = Intruder {
         wp: &wp,
@@ -651,4 +671,17 @@ async fn test_run_of(admin: &e2e::AdminHarness, token: &str, bot: i64) -> i64 {
         .await;
     assert_eq!(status, 202, "{run}");
     run["id"].as_i64().expect("run id")
+}
+
+/// A scenario saved with `bot` by `token`'s account.
+async fn saved_scenario_of(admin: &e2e::AdminHarness, token: &str, bot: i64, name: &str) -> i64 {
+    let (status, saved) = admin
+        .post(
+            &format!("/v1/bots/{bot}/scenarios"),
+            token,
+            &json!({"name": name, "yaml": "name: start\nturns: []\n"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    saved["id"].as_i64().expect("saved scenario id")
 }

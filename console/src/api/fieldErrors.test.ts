@@ -12,6 +12,7 @@ describe("fieldError", () => {
     expect(fieldError(new ApiFailure(409, "phone_number_in_use", "…"))?.field).toBe("phone_number_id");
     expect(fieldError(new ApiFailure(422, "weak_api_key", "…"))?.field).toBe("api_key");
     expect(fieldError(new ApiFailure(422, "bot_not_published", "…"))?.field).toBe("bot_id");
+    expect(fieldError(new ApiFailure(422, "invalid_scenario", "yaml: unknown field `turnz`"))?.field).toBe("yaml");
   });
 
   it("leaves other errors to the form as a whole", () => {

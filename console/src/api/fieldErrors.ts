@@ -13,6 +13,7 @@ const FIELD_OF_CODE: Record<string, string> = {
   api_key_immutable: "api_key",
   token_exchange_failed: "access_token",
   invalid_phone_number: "to",
+  invalid_scenario: "yaml",
 };
 
 export interface FieldError {

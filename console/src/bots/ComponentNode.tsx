@@ -4,8 +4,11 @@ import type { Issue } from "./queries";
 
 export type ComponentNodeData = GraphNode & {
   issues: Issue[];
-  /** Set when a test run is drawn: how often the run entered it, and whether its step shows it. */
-  trace?: { visits: number; current: boolean };
+  /**
+   * Set when a test run is drawn: how often the run entered it, and whether its step shows it;
+   * `coverage` when the counts are over a set of runs (unvisited then means never visited).
+   */
+  trace?: { visits: number; current: boolean; coverage: boolean };
 };
 export type ComponentFlowNode = Node<ComponentNodeData, "component">;
 
@@ -36,6 +39,7 @@ export function ComponentNode({ data, selected }: NodeProps<ComponentFlowNode>) 
             {data.trace.visits}×
           </span>
         )}
+        {data.trace?.coverage && data.trace.visits === 0 && <span className="badge badge-never">never visited</span>}
         {data.issues.length > 0 && (
           <span className="badge badge-error" aria-label={`${data.issues.length} issue(s)`}>
             {data.issues.length} issue{data.issues.length > 1 ? "s" : ""}

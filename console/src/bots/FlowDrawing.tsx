@@ -17,10 +17,10 @@ import { edgeKey, type Trace } from "../runner/playback";
 
 const nodeTypes = { component: ComponentNode };
 
-function traceOf(trace: Trace | undefined, id: string): ComponentFlowNode["data"]["trace"] {
+function traceOf(trace: Trace | undefined, id: string, coverage: boolean): ComponentFlowNode["data"]["trace"] {
   if (!trace) return undefined;
   const visits = trace.visits.get(id) ?? 0;
-  return { visits, current: trace.current === id };
+  return { visits, current: trace.current === id, coverage };
 }
 
 function toNodes(
@@ -29,6 +29,7 @@ function toNodes(
   issues: Issue[],
   selected: string | null,
   trace: Trace | undefined,
+  coverage: boolean,
 ): ComponentFlowNode[] {
   return graph.nodes.map((node) => ({
     id: node.id,
@@ -37,7 +38,7 @@ function toNodes(
     data: {
       ...node,
       issues: issues.filter((issue) => issue.component === node.id),
-      trace: traceOf(trace, node.id),
+      trace: traceOf(trace, node.id, coverage),
     },
     selected: node.id === selected,
     width: NODE_WIDTH,
@@ -76,9 +77,11 @@ interface Props {
   focus: string | null;
   /** A test run's path up to a step: visited components and taken edges emphasised. */
   trace?: Trace;
+  /** The trace is the coverage of a set of runs: components never visited are marked as such. */
+  coverage?: boolean;
 }
 
-function Drawing({ flow, issues, focus, trace }: Props) {
+function Drawing({ flow, issues, focus, trace, coverage = false }: Props) {
   const graph = useMemo(() => flowGraph(flow), [flow]);
   const [positions, setPositions] = useState<Positions | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
@@ -119,13 +122,17 @@ function Drawing({ flow, issues, focus, trace }: Props) {
   };
 
   const nodes = useMemo(
-    () => (positions ? toNodes(graph, positions, issues, selected, trace) : []),
-    [graph, positions, issues, selected, trace],
+    () => (positions ? toNodes(graph, positions, issues, selected, trace, coverage) : []),
+    [graph, positions, issues, selected, trace, coverage],
   );
   const edges = useMemo(() => toEdges(graph, trace), [graph, trace]);
 
   return (
-    <div className={`drawing${trace ? " drawing-traced" : ""}`} data-testid="flow-drawing" data-laid-out={positions ? "true" : "false"}>
+    <div
+      className={`drawing${trace ? " drawing-traced" : ""}${coverage ? " drawing-coverage" : ""}`}
+      data-testid="flow-drawing"
+      data-laid-out={positions ? "true" : "false"}
+    >
       <form className="drawing-search" role="search" onSubmit={find}>
         <label>
           Find a component

@@ -1,11 +1,13 @@
 import { useState } from "react";
 import { ErrorAlert, Loading } from "../ui/Alert";
 import { RelativeTime } from "../ui/RelativeTime";
+import { CoverageView } from "./CoverageView";
 import { Playback } from "./Playback";
+import { ScenarioRuns, channelLabel, type Shown } from "./ScenarioRuns";
 import { Timeline } from "./Timeline";
 import { useCancelRun, useRun, type ChannelRun } from "./queries";
 
-const runLabel = (run: ChannelRun) => `${run.scenario} · ${run.channel === "api" ? "API" : "WhatsApp"} · ${run.status}`;
+const runLabel = (run: ChannelRun) => `${run.scenario} · ${channelLabel(run.channel)} · ${run.status}`;
 
 function Cancel({ runId }: { runId: number }) {
   const cancel = useCancelRun(runId);
@@ -19,15 +21,37 @@ function Cancel({ runId }: { runId: number }) {
   );
 }
 
-/** One run: its status while it runs, then its summary, coverage and every scenario's timeline. */
+function OneRun({ botId, run }: { botId: number; run: ChannelRun }) {
+  return (
+    <div className="runner-result">
+      <h3>{runLabel(run)}</h3>
+      {run.stopped && <ErrorAlert>Stopped: {run.stopped}</ErrorAlert>}
+      {run.errors.map((e, i) => (
+        <ErrorAlert key={i}>
+          Turn {e.turn}, {e.component}: {e.message}
+        </ErrorAlert>
+      ))}
+      <Playback botId={botId} run={run} />
+      <Timeline run={run} />
+    </div>
+  );
+}
+
+/**
+ * One run (new or past, replayed from what was stored): its status while it runs, then its
+ * summary, each scenario × channel, and either the coverage of them all or one's timeline.
+ */
 export function RunView({ botId, runId }: { botId: number; runId: number }) {
   const run = useRun(runId);
-  const [chosen, setChosen] = useState(0);
+  const [chosen, setChosen] = useState<Shown | null>(null);
   if (run.isPending) return <Loading what="the run" />;
   if (run.error) return <ErrorAlert>{run.error.message}</ErrorAlert>;
   const view = run.data;
   const result = view.result ?? null;
-  const shown = result?.runs[Math.min(chosen, result.runs.length - 1)];
+  const runs = result?.runs ?? [];
+  // A single scenario run opens on its timeline; a set on its coverage.
+  const shown: Shown = chosen ?? (runs.length > 1 ? "coverage" : 0);
+  const one = shown === "coverage" ? undefined : runs[Math.min(shown, runs.length - 1)];
   return (
     <section className="runner-run" aria-labelledby="run-title" data-run-status={view.status}>
       <div className="page-head">
@@ -43,6 +67,7 @@ export function RunView({ botId, runId }: { botId: number; runId: number }) {
             , finished <RelativeTime iso={view.finished_at} />
           </>
         )}
+        {view.scenarios.length > 0 && ` · ${view.scenarios.join(", ")}`}
       </p>
       {view.status === "running" && <Loading what="the result (the run is going on)" />}
       {result && (
@@ -52,30 +77,11 @@ export function RunView({ botId, runId }: { botId: number; runId: number }) {
             {result.summary.not_finished} not finished · coverage: {result.coverage.components_visited}/
             {result.coverage.components_total} components, {result.coverage.edges_visited}/{result.coverage.edges_total} edges
           </p>
-          {result.runs.length > 1 && (
-            <label className="runner-pick">
-              Scenario run
-              <select value={chosen} onChange={(e) => setChosen(Number(e.target.value))}>
-                {result.runs.map((r, i) => (
-                  <option key={i} value={i}>
-                    {runLabel(r)}
-                  </option>
-                ))}
-              </select>
-            </label>
-          )}
-          {shown && (
-            <div className="runner-result" key={`${chosen}`}>
-              <h3>{runLabel(shown)}</h3>
-              {shown.stopped && <ErrorAlert>Stopped: {shown.stopped}</ErrorAlert>}
-              {shown.errors.map((e, i) => (
-                <ErrorAlert key={i}>
-                  Turn {e.turn}, {e.component}: {e.message}
-                </ErrorAlert>
-              ))}
-              <Playback botId={botId} run={shown} />
-              <Timeline run={shown} />
-            </div>
+          {runs.length > 0 && <ScenarioRuns runs={runs} shown={shown} onShow={setChosen} />}
+          {shown === "coverage" ? (
+            <CoverageView botId={botId} runs={runs} coverage={result.coverage} />
+          ) : (
+            one && <OneRun key={shown} botId={botId} run={one} />
           )}
         </>
       )}

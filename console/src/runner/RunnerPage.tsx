@@ -1,16 +1,21 @@
 import { Link, navigate, useSearchParam } from "../app/router";
 import { ErrorAlert, Loading } from "../ui/Alert";
 import { useBot } from "../bots/queries";
+import { PastRuns } from "./PastRuns";
 import { RunForm } from "./RunForm";
 import { RunView } from "./RunView";
 import { useStartRun } from "./queries";
 
-/** The Test Runner of one bot: start a run, then follow it (`?run=N` keeps it linkable). */
+/**
+ * The Test Runner of one bot: start a run, then follow it (`?run=N` keeps it linkable), or open
+ * a past one.
+ */
 export function RunnerPage({ botId }: { botId: number }) {
   const bot = useBot(botId);
   const start = useStartRun(botId);
   const runParam = useSearchParam("run");
-  const runId = runParam === null ? null : Number(runParam);
+  const asked = runParam === null ? null : Number(runParam);
+  const runId = asked !== null && Number.isInteger(asked) ? asked : null;
   if (bot.isPending) return <Loading what="the bot" />;
   if (bot.error) return <ErrorAlert>{bot.error.message}</ErrorAlert>;
   return (
@@ -25,7 +30,8 @@ export function RunnerPage({ botId }: { botId: number }) {
         error={start.error}
         onStart={(body) => start.mutate(body, { onSuccess: (run) => navigate(`/bots/${botId}/test?run=${run.id}`) })}
       />
-      {runId !== null && Number.isInteger(runId) && <RunView key={runId} botId={botId} runId={runId} />}
+      {runId !== null && <RunView key={runId} botId={botId} runId={runId} />}
+      <PastRuns botId={botId} openRunId={runId} />
     </section>
   );
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { edgeKey, traceUpTo } from "./playback";
+import { coverageOf, edgeKey, traceUpTo } from "./playback";
 
 const path = ["welcome", "ask_name", "ask_name", "main_menu", "opening_hours", "main_menu"];
 const edges = [
@@ -30,5 +30,24 @@ describe("traceUpTo", () => {
     const trace = traceUpTo(path, edges, 0);
     expect(trace.visits.size).toBe(0);
     expect(trace.current).toBeNull();
+  });
+});
+
+describe("coverageOf", () => {
+  it("adds up every run's whole path, with nothing current", () => {
+    const other = { path: ["welcome", "ask_name", "main_menu", "contact"], edges: [edges[0], edges[1], { from: "main_menu", to: "contact" }] };
+    const coverage = coverageOf([{ path, edges }, other]);
+    expect(coverage.visits.get("welcome")).toBe(2);
+    expect(coverage.visits.get("main_menu")).toBe(3);
+    expect(coverage.visits.get("contact")).toBe(1);
+    expect(coverage.visits.has("order_done")).toBe(false);
+    expect(coverage.edges.get(edgeKey("welcome", "ask_name"))).toBe(2);
+    expect(coverage.edges.get(edgeKey("main_menu", "contact"))).toBe(1);
+    expect(coverage.current).toBeNull();
+  });
+
+  it("is empty for no runs", () => {
+    const coverage = coverageOf([]);
+    expect(coverage.visits.size + coverage.edges.size).toBe(0);
   });
 });

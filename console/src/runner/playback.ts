@@ -33,3 +33,21 @@ export function traceUpTo(path: string[], edges: Edge[], step: number): Trace {
   }
   return { visits, edges: counted, current: shown.length ? shown[shown.length - 1] : null };
 }
+
+/**
+ * Coverage of a set of scenario runs: how often each component was entered and each edge taken
+ * over all of them (each run's whole path), for the drawing. Nothing is "current".
+ */
+export function coverageOf(runs: { path: string[]; edges: Edge[] }[]): Trace {
+  const visits = new Map<string, number>();
+  const edges = new Map<string, number>();
+  const add = (into: Map<string, number>, from: Map<string, number>) => {
+    for (const [key, count] of from) into.set(key, (into.get(key) ?? 0) + count);
+  };
+  for (const run of runs) {
+    const whole = traceUpTo(run.path, run.edges, run.path.length);
+    add(visits, whole.visits);
+    add(edges, whole.edges);
+  }
+  return { visits, edges, current: null };
+}

@@ -19,6 +19,7 @@ pub mod integrations;
 pub mod keys;
 pub mod rate_limits;
 pub mod sandbox;
+pub mod saved_scenarios;
 pub mod sender;
 pub mod shard_leases;
 pub mod test_runs;

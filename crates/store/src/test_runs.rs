@@ -82,7 +82,8 @@ impl Store {
         .await?)
     }
 
-    /// The bot's runs, newest first (at most `limit`).
+    /// The bot's runs, newest first (at most `limit`). A list carries counts, not timelines:
+    /// each `result` holds only its `summary` (a result can be megabytes).
     pub async fn list_test_runs(
         &self,
         account: AccountId,
@@ -90,10 +91,14 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<TestRun>, StoreError> {
         let mut conn = self.conn().await?;
-        Ok(diesel::sql_query(format!(
-            "SELECT {COLUMNS} FROM test_runs WHERE account_id = $1 AND bot_id = $2 \
-             ORDER BY id DESC LIMIT $3"
-        ))
+        Ok(diesel::sql_query(
+            "SELECT id, bot_id, status, request, \
+                    CASE WHEN result IS NULL THEN NULL \
+                         ELSE jsonb_build_object('summary', result -> 'summary') END AS result, \
+                    created_at, finished_at \
+             FROM test_runs WHERE account_id = $1 AND bot_id = $2 \
+             ORDER BY id DESC LIMIT $3",
+        )
         .bind::<BigInt, _>(account.get())
         .bind::<BigInt, _>(bot.get())
         .bind::<BigInt, _>(limit)

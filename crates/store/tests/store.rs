@@ -86,6 +86,7 @@ async fn migrations_apply_to_an_empty_database_and_match_the_schema() {
             "outbound_messages",
             "processed_events",
             "rate_limit_buckets",
+            "saved_scenarios",
             "sessions",
             "shard_leases",
             "shard_members",

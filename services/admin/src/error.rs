@@ -39,6 +39,10 @@ fn conflict_message(constraint: &str) -> ApiError {
         "bots_account_name_unique" => {
             ApiError::conflict("name_taken", "a bot with this name already exists")
         }
+        "saved_scenarios_bot_name_unique" => ApiError::conflict(
+            "name_taken",
+            "a saved scenario with this name already exists for this bot",
+        ),
         "whatsapp_verify_token_unique" => ApiError::conflict(
             "verify_token_taken",
             "this verify token is already used by another WhatsApp integration; choose another",
@@ -69,6 +73,13 @@ fn rule_message(rule: &'static str) -> ApiError {
         "active_integration_needs_bot" => ApiError::unprocessable(
             "bot_required",
             "an active integration needs a connected bot",
+        ),
+        store::saved_scenarios::TOO_MANY_SAVED_SCENARIOS => ApiError::unprocessable(
+            "too_many_saved_scenarios",
+            format!(
+                "the bot keeps at most {} saved scenarios; delete one first",
+                crate::routes::scenarios::MAX_SAVED_PER_BOT
+            ),
         ),
         other => ApiError::unprocessable("rule_violated", other.replace('_', " ")),
     }

@@ -22,7 +22,7 @@ pub use crate::config::{AdminConfig, SigninFailureLimit, DEFAULT_PORT};
 use crate::error::{extractors, ApiError};
 pub use crate::routes::integrations::secret_aad;
 use crate::routes::{
-    accounts, bots, dead_letters, health, integrations, test_runs, whatsapp_start,
+    accounts, bots, dead_letters, health, integrations, scenarios, test_runs, whatsapp_start,
 };
 use crate::state::{AppState, InboundLink};
 
@@ -310,6 +310,23 @@ pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
                 vec![
                     web::get().to(test_runs::list_test_runs),
                     web::post().to(test_runs::start_test_run),
+                ],
+            ))
+            .service(resource(
+                "/bots/{bot_id}/scenarios",
+                "GET, POST",
+                vec![
+                    web::get().to(scenarios::list_scenarios),
+                    web::post().to(scenarios::create_scenario),
+                ],
+            ))
+            .service(resource(
+                "/bots/{bot_id}/scenarios/{scenario_id}",
+                "GET, PUT, DELETE",
+                vec![
+                    web::get().to(scenarios::get_scenario),
+                    web::put().to(scenarios::replace_scenario),
+                    web::delete().to(scenarios::delete_scenario),
                 ],
             ))
             .service(resource(

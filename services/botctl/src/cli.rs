@@ -79,14 +79,17 @@ pub enum DeadLettersCommand {
 
 #[derive(Subcommand)]
 pub enum TestCommand {
-    /// Run scenario files (or every *.yaml/*.yml in directories) and print the timeline; exits
-    /// 1 unless every scenario passed.
+    /// Run scenario files (or every *.yaml/*.yml in directories) and scenarios saved with the
+    /// bot, and print the timeline; exits 1 unless every scenario passed.
     Run {
         /// Scenario files or directories.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "saved")]
         paths: Vec<PathBuf>,
         #[arg(long)]
         bot: i64,
+        /// A scenario saved with the bot, by id (repeatable); saved ones run first.
+        #[arg(long = "saved", value_name = "SCENARIO_ID")]
+        saved: Vec<i64>,
         /// A published version (default: the newest).
         #[arg(long)]
         version: Option<i32>,

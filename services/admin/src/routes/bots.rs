@@ -180,7 +180,7 @@ fn to_json<T: Serialize>(value: &T) -> Result<Value, ApiError> {
     })
 }
 
-fn checked_name(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn checked_name(raw: &str) -> Result<String, ApiError> {
     let name = raw.trim();
     if name.is_empty() || raw.chars().count() > 200 {
         return Err(ApiError::unprocessable(

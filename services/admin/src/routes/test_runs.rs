@@ -66,9 +66,15 @@ pub struct ScenarioFile {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartTestRun {
-    /// 1 to 200 scenarios.
-    #[schema(min_items = 1, max_items = 200)]
+    /// Scenario files given with the run; with `scenario_ids`, 1 to 200 in all.
+    #[serde(default)]
+    #[schema(max_items = 200)]
     pub scenarios: Vec<ScenarioFile>,
+    /// Scenarios saved with the bot (`/v1/bots/{bot_id}/scenarios`), by id; they run first,
+    /// in this order. An id the bot has not saved is refused (422 `unknown_scenario`).
+    #[serde(default)]
+    #[schema(max_items = 200)]
+    pub scenario_ids: Vec<i64>,
     /// A published version; the newest when absent. (Drafts are not run: publish first.)
     #[serde(default)]
     #[schema(minimum = 1)]
@@ -107,20 +113,36 @@ pub struct TestRunView {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The names of the run's scenarios, in order.
+    pub scenarios: Vec<String>,
+    /// Once finished: the counts of the result's scenario runs (also in lists).
+    #[schema(value_type = Option<TestRunSummary>)]
+    pub summary: Option<Value>,
     /// Once finished: the summary, the coverage and the timeline of every scenario on every
-    /// channel (docs/test-runner.md).
+    /// channel (docs/test-runner.md). Not in lists.
     #[schema(value_type = Option<TestRunResult>)]
     pub result: Option<Value>,
 }
 
 impl From<TestRun> for TestRunView {
     fn from(run: TestRun) -> Self {
+        let scenarios = run.request["scenarios"]
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|name| name.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
         Self {
             id: run.id,
             bot_id: run.bot_id,
             status: run.status,
             created_at: run.created_at,
             finished_at: run.finished_at,
+            scenarios,
+            summary: run.result.as_ref().map(|result| result["summary"].clone()),
             result: run.result,
         }
     }
@@ -141,10 +163,11 @@ pub struct TestRunListQuery {
 }
 
 fn parse_request(body: &StartTestRun) -> Result<(Vec<Scenario>, Vec<ScenarioChannel>), ApiError> {
-    if body.scenarios.is_empty() || body.scenarios.len() > MAX_SCENARIOS {
+    let count = body.scenarios.len() + body.scenario_ids.len();
+    if count == 0 || count > MAX_SCENARIOS {
         return Err(ApiError::unprocessable(
             "invalid_field",
-            format!("scenarios must hold 1 to {MAX_SCENARIOS} files"),
+            format!("scenarios and scenario_ids must hold 1 to {MAX_SCENARIOS} scenarios in all"),
         ));
     }
     let channels = match body.channel.as_deref().unwrap_or("both") {
@@ -170,6 +193,40 @@ fn parse_request(body: &StartTestRun) -> Result<(Vec<Scenario>, Vec<ScenarioChan
     Ok((scenarios, channels))
 }
 
+/// The bot's saved scenarios named by `ids`, parsed, with their names. They were parsed when
+/// saved; a parser that changed since is reported like a typed scenario.
+async fn saved_scenarios(
+    state: &AppState,
+    account: contracts::AccountId,
+    bot: BotId,
+    ids: &[i64],
+) -> Result<Vec<(String, Scenario)>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let saved = state
+        .store
+        .saved_scenarios_by_ids(account, bot, ids)
+        .await
+        .map_err(|err| match err {
+            store::StoreError::NotFound => ApiError::unprocessable(
+                "unknown_scenario",
+                "scenario_ids names a scenario this bot has not saved",
+            ),
+            other => ApiError::from_store(other, "saved scenario"),
+        })?;
+    saved
+        .into_iter()
+        .map(|saved| match Scenario::parse(&saved.yaml) {
+            Ok(scenario) => Ok((saved.name, scenario)),
+            Err(err) => Err(ApiError::unprocessable(
+                "invalid_scenario",
+                format!("{}: {err}", saved.name),
+            )),
+        })
+        .collect()
+}
+
 /// Starts a run of scenarios against a bot; it goes on in the background (poll the run).
 #[utoipa::path(post, path = "/v1/bots/{bot_id}/test-runs", tag = "test runner",
     request_body = StartTestRun, params(("bot_id" = i64, Path)),
@@ -184,13 +241,24 @@ pub async fn start_test_run(
 ) -> Result<HttpResponse, ApiError> {
     let bot = path.into_inner();
     let account = operator.account.id;
-    let (scenarios, channels) = parse_request(&body)?;
+    let (typed, channels) = parse_request(&body)?;
     // A version that does not exist is found out now, not in the background.
     let stored = state
         .store
         .get_bot(account, bot)
         .await
         .map_err(|err| ApiError::from_store(err, "bot"))?;
+    let saved = saved_scenarios(&state, account, bot, &body.scenario_ids).await?;
+    let names: Vec<&str> = saved
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .chain(body.scenarios.iter().map(|file| file.name.as_str()))
+        .collect();
+    let scenarios: Vec<Scenario> = saved
+        .iter()
+        .map(|(_, scenario)| scenario.clone())
+        .chain(typed)
+        .collect();
     let version = match body.version.or(stored.latest_version) {
         Some(version) => version,
         None => {
@@ -206,7 +274,8 @@ pub async fn start_test_run(
         .await
         .map_err(|_| ApiError::not_found("version"))?;
     let request = json!({
-        "scenarios": body.scenarios.iter().map(|f| &f.name).collect::<Vec<_>>(),
+        "scenarios": names,
+        "scenario_ids": body.scenario_ids,
         "version": version,
         "channel": body.channel.as_deref().unwrap_or("both"),
     });

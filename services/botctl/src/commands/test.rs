@@ -16,12 +16,18 @@ pub async fn run(ctx: &mut Ctx<'_>, command: TestCommand) -> Result<Outcome, Cli
         TestCommand::Run {
             paths,
             bot,
+            saved,
             version,
             channel,
             junit,
             timeout,
         } => {
-            let files = scenario_files(&paths)?;
+            // Saved scenarios alone need no file.
+            let files = if paths.is_empty() {
+                Vec::new()
+            } else {
+                scenario_files(&paths)?
+            };
             let scenarios: Vec<Value> = files
                 .iter()
                 .map(|path| {
@@ -31,7 +37,8 @@ pub async fn run(ctx: &mut Ctx<'_>, command: TestCommand) -> Result<Outcome, Cli
                     Ok(json!({"name": path.display().to_string(), "yaml": yaml}))
                 })
                 .collect::<Result<_, CliError>>()?;
-            let mut body = json!({"scenarios": scenarios, "channel": channel});
+            let mut body =
+                json!({"scenarios": scenarios, "scenario_ids": saved, "channel": channel});
             if let Some(version) = version {
                 body["version"] = json!(version);
             }
@@ -80,11 +87,18 @@ pub async fn run(ctx: &mut Ctx<'_>, command: TestCommand) -> Result<Outcome, Cli
         TestCommand::List { bot } => {
             let list = ctx.client.get(&format!("/v1/bots/{bot}/test-runs")).await?;
             if !ctx.printed_json(&list)? {
-                let mut table = Table::new(&["ID", "STATUS", "STARTED", "FINISHED"]);
+                let mut table = Table::new(&["ID", "STATUS", "PASSED", "STARTED", "FINISHED"]);
                 for run in list["runs"].as_array().into_iter().flatten() {
+                    let summary = &run["summary"];
+                    let passed = if summary.is_object() {
+                        format!("{}/{}", cell(&summary["passed"]), cell(&summary["total"]))
+                    } else {
+                        "-".to_owned()
+                    };
                     table.row(vec![
                         cell(&run["id"]),
                         cell(&run["status"]),
+                        passed,
                         time(&run["created_at"]),
                         time(&run["finished_at"]),
                     ]);
