@@ -91,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         account: account.id,
         bot: bot.id,
         version: None,
+        draft: false,
     };
     let runner = Runner::with_parallel_runs(store.clone(), EngineLimits::default(), args.slots);
     let scenario = fifty_turns()?;

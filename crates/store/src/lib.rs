@@ -22,6 +22,7 @@ pub mod sandbox;
 pub mod sender;
 pub mod shard_leases;
 pub mod test_runs;
+pub mod transcripts;
 pub mod turns;
 pub mod whatsapp;
 
