@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use diesel::sql_types::Text;
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager,
+};
 use flow::engine::EngineLimits;
 use serde_json::json;
 use store::accounts::NewToken;
@@ -37,6 +41,47 @@ struct Args {
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
+}
+
+/// The database floor of one 50-turn run, measured in the same run: 51 transactions with the
+/// round trips of an executor turn (begin with a lock timeout, a read, a row lock, an update,
+/// an insert, commit) on two bare tables, one connection, no engine, no JSON of ours.
+async fn floor_run(conn: &mut AsyncPgConnection, run: usize) -> anyhow::Result<f64> {
+    let key = format!("floor-{run}");
+    diesel::sql_query("INSERT INTO floor_sessions (key, state, revision) VALUES ($1, '{}', 1)")
+        .bind::<Text, _>(&key)
+        .execute(conn)
+        .await?;
+    let started = Instant::now();
+    for turn in 0..51 {
+        let event = format!("{key}:{turn}");
+        AnsiTransactionManager::begin_transaction_sql(
+            &mut *conn,
+            "BEGIN; SET LOCAL lock_timeout = '5000ms'",
+        )
+        .await?;
+        diesel::sql_query("SELECT count(*) FROM floor_events WHERE event_id = $1")
+            .bind::<Text, _>(&event)
+            .execute(conn)
+            .await?;
+        diesel::sql_query("SELECT state FROM floor_sessions WHERE key = $1 FOR UPDATE")
+            .bind::<Text, _>(&key)
+            .execute(conn)
+            .await?;
+        diesel::sql_query(
+            "UPDATE floor_sessions SET state = $2::jsonb, revision = revision + 1 WHERE key = $1",
+        )
+        .bind::<Text, _>(&key)
+        .bind::<Text, _>(format!("{{\"turn\": {turn}}}"))
+        .execute(conn)
+        .await?;
+        diesel::sql_query("INSERT INTO floor_events (event_id, outputs) VALUES ($1, '{}')")
+            .bind::<Text, _>(&event)
+            .execute(conn)
+            .await?;
+        AnsiTransactionManager::commit_transaction(&mut *conn).await?;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
 fn fifty_turns() -> anyhow::Result<Scenario> {
@@ -91,9 +136,35 @@ async fn main() -> anyhow::Result<()> {
         account: account.id,
         bot: bot.id,
         version: None,
+        draft: false,
     };
     let runner = Runner::with_parallel_runs(store.clone(), EngineLimits::default(), args.slots);
     let scenario = fifty_turns()?;
+
+    let mut conn = AsyncPgConnection::establish(db.url()).await?;
+    diesel::sql_query(
+        "CREATE TABLE floor_sessions (key TEXT PRIMARY KEY, state JSONB NOT NULL, revision BIGINT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await?;
+    diesel::sql_query(
+        "CREATE TABLE floor_events (event_id TEXT PRIMARY KEY, outputs JSONB NOT NULL, processed_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .execute(&mut conn)
+    .await?;
+    let mut floor = Vec::new();
+    for run in 0..args.repeat {
+        floor.push(floor_run(&mut conn, run).await?);
+    }
+    floor.sort_by(f64::total_cmp);
+    let floor_p50 = percentile(&floor, 0.5);
+    println!(
+        "floor (51 bare transactions with a turn's round trips, {} runs): min {:.1} ms, p50 {:.1} ms, max {:.1} ms",
+        floor.len(),
+        floor[0],
+        floor_p50,
+        floor[floor.len() - 1]
+    );
 
     for channel in [ScenarioChannel::Api, ScenarioChannel::Whatsapp] {
         let mut times = Vec::new();
@@ -104,12 +175,13 @@ async fn main() -> anyhow::Result<()> {
         }
         times.sort_by(f64::total_cmp);
         println!(
-            "50-turn scenario on {:<8} ({} runs, sandbox create + 51 turns + cleanup): min {:.1} ms, p50 {:.1} ms, max {:.1} ms",
+            "50-turn scenario on {:<8} ({} runs, sandbox create + 51 turns + cleanup): min {:.1} ms, p50 {:.1} ms, max {:.1} ms; p50 / floor p50 = {:.2}",
             channel.as_str(),
             times.len(),
             times[0],
             percentile(&times, 0.5),
-            times[times.len() - 1]
+            times[times.len() - 1],
+            percentile(&times, 0.5) / floor_p50
         );
     }
 

@@ -188,3 +188,92 @@ async fn every_example_scenario_passes_through_the_admin_api() {
     }
     assert_eq!(sandbox_rows(&h).await, 0);
 }
+
+#[tokio::test]
+async fn a_draft_runs_on_a_hidden_copy_that_goes_with_the_sandbox() {
+    let h = AdminHarness::start().await;
+    // Never published: the draft is all there is.
+    let created = botctl(
+        &h,
+        &[
+            "--json",
+            "bots",
+            "create",
+            "--file",
+            &format!("{REPO}/examples/demo-bot.json"),
+        ],
+    )
+    .await;
+    assert_eq!(created.code, 0, "{}", created.err);
+    let bot: Value = serde_json::from_str(&created.out).unwrap();
+    let bot = bot["id"].to_string();
+    let pizza = format!("{REPO}/examples/scenarios/demo-order-pizza.yaml");
+    let without = botctl(&h, &["test", "run", &pizza, "--bot", &bot]).await;
+    assert_eq!(without.code, 1);
+    assert!(without.err.contains("draft: true"), "{}", without.err);
+
+    let run = botctl(
+        &h,
+        &["--json", "test", "run", &pizza, "--bot", &bot, "--draft"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.out, run.err);
+    let run: Value = serde_json::from_str(&run.out).unwrap();
+    assert_eq!(run["status"], "passed");
+    let runs = run["result"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for channel_run in runs {
+        // The hidden copy has a negative number and was removed with the sandbox.
+        assert!(
+            channel_run["bot_version"].as_i64().unwrap() < 0,
+            "{channel_run}"
+        );
+        assert_eq!(channel_run["cleanup"]["bot_versions"], 1, "{channel_run}");
+    }
+    assert_eq!(sandbox_rows(&h).await, 0);
+    let (_, versions) = h.get(&format!("/v1/bots/{bot}/versions"), TOKEN).await;
+    assert_eq!(versions["versions"], serde_json::json!([]));
+    let mut conn = AsyncPgConnection::establish(h.db.url()).await.unwrap();
+    let left: Left = diesel::sql_query("SELECT count(*) AS rows FROM bot_versions")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left.rows, 0);
+    // Publishing afterwards still makes version 1.
+    let published = botctl(&h, &["--json", "bots", "publish", &bot]).await;
+    assert_eq!(published.code, 0, "{}", published.err);
+    let published: Value = serde_json::from_str(&published.out).unwrap();
+    assert_eq!(published["version"], 1, "{published}");
+
+    // An invalid draft is refused before anything runs, naming its issues.
+    let (status, _) = h
+        .patch(
+            &format!("/v1/bots/{bot}"),
+            TOKEN,
+            &serde_json::json!({"flow": {"start": "a", "components": [
+                {"id": "a", "type": "text", "text": "hi", "next": "nowhere"}
+            ]}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let invalid = botctl(&h, &["test", "run", &pizza, "--bot", &bot, "--draft"]).await;
+    assert_eq!(invalid.code, 1);
+    assert!(invalid.err.contains("(invalid_flow)"), "{}", invalid.err);
+    assert!(invalid.err.contains("dangling_next"), "{}", invalid.err);
+    let both = botctl(
+        &h,
+        &[
+            "test",
+            "run",
+            &pizza,
+            "--bot",
+            &bot,
+            "--draft",
+            "--version",
+            "1",
+        ],
+    )
+    .await;
+    assert_ne!(both.code, 0);
+    assert!(both.err.contains("cannot be used with"), "{}", both.err);
+}

@@ -346,3 +346,37 @@ fn resuming_at_a_component_that_is_not_an_http_request_fails() {
         }
     );
 }
+
+/// A clock that advances 1 µs per reading (only the test below reads it).
+static TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn ticking() -> u64 {
+    TICKS.fetch_add(1000, std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+fn a_clock_times_each_component_and_without_one_nothing_is_read() {
+    let bot = lookup_bot(false);
+    let engine = Engine::with_clock(EngineLimits::default(), ticking);
+    let (_, suspended) = suspend(&bot, engine);
+    assert_eq!(suspended.path()[0].engine_ns, Some(1000));
+    let outcome = HttpOutcome::Response {
+        status: 200,
+        body_json: Some(json!({})),
+    };
+    let result = complete(engine.resume(&bot, suspended, outcome));
+    // The http_request: its part before the call and its part after; then the end.
+    let times: Vec<_> = result.path.iter().map(|visit| visit.engine_ns).collect();
+    assert_eq!(times, vec![Some(2000), Some(1000)]);
+
+    let (_, untimed) = suspend(&bot, Engine::default());
+    let result = complete(Engine::default().resume(
+        &bot,
+        untimed,
+        HttpOutcome::Response {
+            status: 200,
+            body_json: Some(json!({})),
+        },
+    ));
+    assert!(result.path.iter().all(|visit| visit.engine_ns.is_none()));
+}

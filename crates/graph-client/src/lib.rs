@@ -8,6 +8,7 @@
 
 mod error;
 pub mod payload;
+pub mod reaction;
 
 use std::time::Duration;
 

@@ -232,6 +232,8 @@ impl Store {
             .inner_join(bots::table)
             .filter(bots::id.eq(bot.get()))
             .filter(bots::account_id.eq(account.get()))
+            // Negative: a draft run's hidden copy (store::sandbox), never shown.
+            .filter(bot_versions::version.gt(0))
             .order(bot_versions::version.asc())
             .select(VersionRow::as_select())
             .load(&mut conn)
@@ -255,6 +257,7 @@ impl Store {
             .filter(bots::id.eq(bot.get()))
             .filter(bots::account_id.eq(account.get()))
             .filter(bot_versions::version.eq(version))
+            .filter(bot_versions::version.gt(0))
             .select(VersionRow::as_select())
             .first(&mut conn)
             .await?;

@@ -23,6 +23,7 @@ pub mod saved_scenarios;
 pub mod sender;
 pub mod shard_leases;
 pub mod test_runs;
+pub mod transcripts;
 pub mod turns;
 pub mod whatsapp;
 

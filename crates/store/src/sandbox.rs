@@ -17,6 +17,9 @@ pub struct NewSandbox<'a> {
     pub bot: BotId,
     /// The published version the run's sessions start on; the newest when `None`.
     pub version: Option<i32>,
+    /// Run the bot's draft instead: it is copied into a hidden sandbox version (negative
+    /// number: never listed, never published) removed with the sandbox. `version` is ignored.
+    pub draft: bool,
     pub kind: IntegrationKind,
     /// WhatsApp: the phone number id the run's events carry (never an active number's).
     pub phone_number_id: &'a str,
@@ -28,6 +31,8 @@ pub struct NewSandbox<'a> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SandboxRemoval {
     pub integrations: u64,
+    /// The hidden copy of the draft a draft run ran on (0 or 1).
+    pub bot_versions: u64,
     pub sessions: u64,
     pub processed_events: u64,
     pub idempotency_keys: u64,
@@ -38,6 +43,7 @@ pub struct SandboxRemoval {
 impl SandboxRemoval {
     pub fn total(&self) -> u64 {
         self.integrations
+            + self.bot_versions
             + self.sessions
             + self.processed_events
             + self.idempotency_keys
@@ -53,6 +59,20 @@ struct Id {
 }
 
 #[derive(QueryableByName)]
+struct Pinned {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    bot_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pinned_version: Option<i32>,
+}
+
+#[derive(QueryableByName)]
+struct Version {
+    #[diesel(sql_type = Integer)]
+    version: i32,
+}
+
+#[derive(QueryableByName)]
 struct Created {
     #[diesel(sql_type = BigInt)]
     id: i64,
@@ -64,6 +84,8 @@ struct Created {
 struct Counts {
     #[diesel(sql_type = BigInt)]
     integrations: i64,
+    #[diesel(sql_type = BigInt)]
+    bot_versions: i64,
     #[diesel(sql_type = BigInt)]
     sessions: i64,
     #[diesel(sql_type = BigInt)]
@@ -78,6 +100,9 @@ struct Counts {
 
 const COUNTS: &str = "SELECT \
     (SELECT count(*) FROM integrations WHERE id = $1 AND sandbox) AS integrations, \
+    (SELECT count(*) FROM integrations i JOIN bot_versions v \
+        ON v.bot_id = i.bot_id AND v.version = i.pinned_version \
+        WHERE i.id = $1 AND i.sandbox AND v.version < 0) AS bot_versions, \
     (SELECT count(*) FROM sessions WHERE integration_id = $1) AS sessions, \
     (SELECT count(*) FROM processed_events WHERE integration_id = $1) AS processed_events, \
     (SELECT count(*) FROM idempotency_keys WHERE integration_id = $1) AS idempotency_keys, \
@@ -92,6 +117,7 @@ impl From<Counts> for SandboxRemoval {
     fn from(c: Counts) -> Self {
         Self {
             integrations: count(c.integrations),
+            bot_versions: count(c.bot_versions),
             sessions: count(c.sessions),
             processed_events: count(c.processed_events),
             idempotency_keys: count(c.idempotency_keys),
@@ -114,6 +140,20 @@ impl Store {
         let new = new.clone();
         let (id, version) = conn
             .transaction(async move |conn| {
+                let version = if new.draft {
+                    let copied: Version = diesel::sql_query(
+                        "INSERT INTO bot_versions (bot_id, version, variables, flow) \
+                         SELECT id, -nextval('sandbox_versions'), variables, draft_flow \
+                         FROM bots WHERE id = $2 AND account_id = $1 RETURNING version",
+                    )
+                    .bind::<BigInt, _>(new.account.get())
+                    .bind::<BigInt, _>(new.bot.get())
+                    .get_result(conn)
+                    .await?;
+                    Some(copied.version)
+                } else {
+                    new.version
+                };
                 let row: Created = diesel::sql_query(
                     "INSERT INTO integrations (account_id, kind, name, bot_id, active, sandbox, \
                          pinned_version) \
@@ -126,7 +166,7 @@ impl Store {
                 .bind::<BigInt, _>(new.account.get())
                 .bind::<BigInt, _>(new.bot.get())
                 .bind::<Text, _>(new.kind.as_str())
-                .bind::<Nullable<Integer>, _>(new.version)
+                .bind::<Nullable<Integer>, _>(version)
                 .get_result(conn)
                 .await?;
                 match new.kind {
@@ -191,21 +231,41 @@ impl Store {
                 .bind::<BigInt, _>(id.get())
                 .get_result(conn)
                 .await?;
-            diesel::sql_query("DELETE FROM integrations WHERE id = $1 AND sandbox")
-                .bind::<BigInt, _>(id.get())
+            let gone: Vec<Pinned> = diesel::sql_query(
+                "DELETE FROM integrations WHERE id = $1 AND sandbox \
+                 RETURNING bot_id, pinned_version",
+            )
+            .bind::<BigInt, _>(id.get())
+            .load(conn)
+            .await?;
+            // The hidden copy of a draft goes with it (its sessions went with the integration).
+            for pinned in gone {
+                diesel::sql_query(
+                    "DELETE FROM bot_versions WHERE bot_id = $1 AND version = $2 AND version < 0",
+                )
+                .bind::<Nullable<BigInt>, _>(pinned.bot_id)
+                .bind::<Nullable<Integer>, _>(pinned.pinned_version)
                 .execute(conn)
                 .await?;
+            }
             Ok::<_, StoreError>(counts.into())
         })
         .await
     }
 
-    /// Sandbox integrations left behind (a crashed run): the runner removes them at start.
-    pub async fn stale_sandboxes(&self) -> Result<Vec<IntegrationId>, StoreError> {
+    /// Sandbox integrations older than `age` (a run's sandbox lives at most as long as the
+    /// run's timeout: older ones were left behind by a process that stopped).
+    pub async fn stale_sandboxes(
+        &self,
+        age: std::time::Duration,
+    ) -> Result<Vec<IntegrationId>, StoreError> {
         let mut conn = self.conn().await?;
+        let millis = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
         let rows: Vec<Id> = diesel::sql_query(
-            "SELECT id FROM integrations WHERE sandbox AND created_at < now() - interval '1 hour'",
+            "SELECT id FROM integrations WHERE sandbox \
+             AND created_at < now() - $1 * interval '1 millisecond'",
         )
+        .bind::<diesel::sql_types::BigInt, _>(millis)
         .load(&mut conn)
         .await?;
         rows.into_iter()

@@ -135,6 +135,8 @@ diesel::table! {
         integration_id -> Int8,
         outputs -> Jsonb,
         processed_at -> Timestamptz,
+        session_id -> Nullable<Text>,
+        transcript -> Nullable<Jsonb>,
     }
 }
 

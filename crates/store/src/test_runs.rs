@@ -31,24 +31,63 @@ pub struct TestRun {
 const COLUMNS: &str = "id, bot_id, status, request, result, created_at, finished_at";
 
 impl Store {
-    /// Records a run of the account's bot as running; `NotFound` when the bot is not theirs.
+    /// Records a run of the account's bot as running, played by the admin process `owner`;
+    /// `NotFound` when the bot is not theirs.
     pub async fn create_test_run(
         &self,
         account: AccountId,
         bot: BotId,
         request: &Value,
+        owner: &str,
     ) -> Result<TestRun, StoreError> {
         let mut conn = self.conn().await?;
         Ok(diesel::sql_query(format!(
-            "INSERT INTO test_runs (account_id, bot_id, status, request) \
-             SELECT account_id, id, 'running', $3 FROM bots WHERE id = $2 AND account_id = $1 \
+            "INSERT INTO test_runs (account_id, bot_id, status, request, owner) \
+             SELECT account_id, id, 'running', $3, $4 FROM bots \
+             WHERE id = $2 AND account_id = $1 \
              RETURNING {COLUMNS}"
         ))
         .bind::<BigInt, _>(account.get())
         .bind::<BigInt, _>(bot.get())
         .bind::<Jsonb, _>(request)
+        .bind::<Text, _>(owner)
         .get_result(&mut conn)
         .await?)
+    }
+
+    /// Marks the running runs of `owner` as alive; returns how many.
+    pub async fn heartbeat_test_runs(&self, owner: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn().await?;
+        Ok(diesel::sql_query(
+            "UPDATE test_runs SET heartbeat_at = now() WHERE owner = $1 AND status = 'running'",
+        )
+        .bind::<Text, _>(owner)
+        .execute(&mut conn)
+        .await?)
+    }
+
+    /// Ends as `interrupted` the running runs whose owner has not marked them alive for
+    /// `silent_for` (its process stopped); returns their ids.
+    pub async fn interrupt_orphaned_test_runs(
+        &self,
+        silent_for: std::time::Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        let mut conn = self.conn().await?;
+        let millis = i64::try_from(silent_for.as_millis()).unwrap_or(i64::MAX);
+        let ids: Vec<Id> = diesel::sql_query(
+            "UPDATE test_runs SET status = 'interrupted', finished_at = now() \
+             WHERE status = 'running' AND heartbeat_at < now() - $1 * interval '1 millisecond' \
+             RETURNING id",
+        )
+        .bind::<BigInt, _>(millis)
+        .load(&mut conn)
+        .await?;
+        Ok(ids.into_iter().map(|row| row.id).collect())
     }
 
     /// Stores a finished run's status and result.

@@ -297,17 +297,22 @@ impl TurnTx {
 
     /// Records that `event_id` was handled and what it produced. `false` when it was already
     /// recorded (a duplicate raced us): the caller rolls back and republishes the stored outputs.
+    /// `transcript` (the conversation's session id and a `transcripts::TranscriptTurn`) goes
+    /// into the same row, for recording the conversation as a scenario.
     pub async fn record_processed(
         &mut self,
         event_id: &str,
         integration: IntegrationId,
         outputs: &Value,
+        transcript: Option<(&str, &Value)>,
     ) -> Result<bool, StoreError> {
         let inserted = diesel::insert_into(processed_events::table)
             .values((
                 processed_events::event_id.eq(event_id),
                 processed_events::integration_id.eq(integration.get()),
                 processed_events::outputs.eq(outputs),
+                processed_events::session_id.eq(transcript.map(|(session, _)| session)),
+                processed_events::transcript.eq(transcript.map(|(_, turn)| turn)),
             ))
             .on_conflict_do_nothing()
             .execute(&mut *self.conn)

@@ -96,7 +96,7 @@ async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
     .await
     .unwrap();
     assert!(tx
-        .record_processed("ev-1", integration, &json!({"reply": 1}))
+        .record_processed("ev-1", integration, &json!({"reply": 1}), None)
         .await
         .unwrap());
     tx.commit().await.unwrap();
@@ -114,7 +114,7 @@ async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
     .await
     .unwrap();
     assert!(tx
-        .record_processed("ev-2", integration, &json!({}))
+        .record_processed("ev-2", integration, &json!({}), None)
         .await
         .unwrap());
     tx.rollback().await.unwrap();
@@ -150,7 +150,7 @@ async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
     tx.rollback().await.unwrap();
     let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
     assert!(!tx
-        .record_processed("ev-1", integration, &json!({}))
+        .record_processed("ev-1", integration, &json!({}), None)
         .await
         .unwrap());
     tx.rollback().await.unwrap();

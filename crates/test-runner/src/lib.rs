@@ -10,6 +10,7 @@
 
 pub mod coverage;
 pub mod expect;
+pub mod record;
 pub mod result;
 pub mod scenario;
 pub mod stubs;
@@ -41,6 +42,8 @@ pub use crate::result::{ChannelRun, RunStatus};
 use crate::result::{ComponentError, ComponentRecord, Edge, TurnRecord};
 pub use crate::scenario::{Scenario, ScenarioChannel};
 use crate::stubs::StubHttp;
+/// A bot's variables and flow as the engine runs them (a draft's coverage).
+pub use flow_executor::versions::parse_version;
 
 /// Which bot a run plays.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +52,8 @@ pub struct RunTarget {
     pub bot: BotId,
     /// A published version; the newest when `None`.
     pub version: Option<i32>,
+    /// Run the bot's draft (copied into a hidden version for the run; `version` is ignored).
+    pub draft: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +118,7 @@ impl Runner {
                 account: target.account,
                 bot: target.bot,
                 version: target.version,
+                draft: target.draft,
                 kind: match channel {
                     ScenarioChannel::Api => IntegrationKind::Api,
                     ScenarioChannel::Whatsapp => IntegrationKind::Whatsapp,
@@ -128,7 +134,7 @@ impl Runner {
         let stubs = Arc::new(StubHttp::new(scenario.http_stubs.clone()));
         let context = TurnContext {
             store: self.store.clone(),
-            engine: Engine::new(self.limits),
+            engine: Engine::with_clock(self.limits, monotonic_ns),
             versions: VersionCache::default(),
             http: stubs.clone(),
             api_session_ttl: Duration::from_secs(3600),
@@ -219,14 +225,23 @@ impl Runner {
             })
     }
 
-    /// Removes sandboxes a crashed process left behind (older than an hour).
+    /// Removes sandboxes a stopped process left behind: older than twice the run timeout and
+    /// a minute (a run removes its own sandbox within its timeout, whatever happens, as long
+    /// as its process lives). Returns the rows removed.
     pub async fn remove_stale_sandboxes(&self) -> Result<u64, StoreError> {
         let mut removed = 0;
-        for id in self.store.stale_sandboxes().await? {
+        let age = self.run_timeout * 2 + Duration::from_secs(60);
+        for id in self.store.stale_sandboxes(age).await? {
             removed += self.store.remove_sandbox_integration(id).await?.total();
         }
         Ok(removed)
     }
+}
+
+/// Nanoseconds since the first call: the engine's clock for time per component.
+fn monotonic_ns() -> u64 {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    u64::try_from(ORIGIN.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn rand_digits() -> u32 {
@@ -412,10 +427,17 @@ impl Play<'_> {
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let to = Recipient::WaId(self.session.clone());
         let whatsapp_to = (self.channel == ScenarioChannel::Whatsapp).then_some(&to);
+        // Each HTTP call's time goes to the `http_request` visit that made it, in order.
+        let mut http_times = trace.http_timings.iter().peekable();
         let components: Vec<ComponentRecord> = trace
             .path
             .iter()
-            .map(|visit| ComponentRecord::of(visit, whatsapp_to))
+            .map(|visit| {
+                let http = http_times
+                    .next_if(|(component, _)| *component == visit.id)
+                    .map(|(_, took)| *took);
+                ComponentRecord::of(visit, whatsapp_to, http)
+            })
             .collect();
         for visit in &trace.path {
             if let Some(previous) = self.run.path.last() {

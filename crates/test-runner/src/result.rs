@@ -48,8 +48,9 @@ pub struct ChannelRun {
     pub http_calls: Vec<RecordedCall>,
     /// Checks not tied to a turn (`expect_http_calls`).
     pub checks: Vec<Check>,
-    /// What the sandbox held and was deleted at the end: counts of `integrations`, `sessions`,
-    /// `processed_events`, `idempotency_keys`, `outbound_batches`, `outbound_messages`.
+    /// What the sandbox held and was deleted at the end: counts of `integrations`,
+    /// `bot_versions` (a draft run's hidden copy), `sessions`, `processed_events`,
+    /// `idempotency_keys`, `outbound_batches`, `outbound_messages`.
     #[schema(value_type = Object)]
     pub cleanup: SandboxRemoval,
     pub duration_ms: f64,
@@ -127,6 +128,9 @@ pub struct ComponentRecord {
     pub variables: VariableDelta,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Time taken in the component: the engine's time there and, for an `http_request`, its
+    /// call (the turn's database time is the turn's, not a component's).
+    pub duration_ms: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
@@ -168,7 +172,13 @@ impl VariableDelta {
 }
 
 impl ComponentRecord {
-    pub fn of(visit: &ComponentVisit, whatsapp_to: Option<&contracts::v1::Recipient>) -> Self {
+    /// `http` is the time of the HTTP call the component made, if it made one.
+    pub fn of(
+        visit: &ComponentVisit,
+        whatsapp_to: Option<&contracts::v1::Recipient>,
+        http: Option<std::time::Duration>,
+    ) -> Self {
+        let engine = std::time::Duration::from_nanos(visit.engine_ns.unwrap_or(0));
         Self {
             id: visit.id.clone(),
             component_type: visit.component_type.as_str().to_owned(),
@@ -181,6 +191,7 @@ impl ComponentRecord {
                 .unwrap_or_default(),
             variables: VariableDelta::of(&visit.variable_changes),
             detail: visit.detail.clone(),
+            duration_ms: (engine + http.unwrap_or_default()).as_secs_f64() * 1000.0,
         }
     }
 }

@@ -4,8 +4,9 @@
 
 use contracts::v1::{BotMessage, OutboundWhatsapp, Recipient};
 use flow::engine::OutMessage;
+use graph_client::classify;
 use graph_client::payload::template;
-use graph_client::{classify, ErrorClass};
+use graph_client::reaction::{react, GiveUpReason, Reaction, Tried};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -72,38 +73,50 @@ pub fn deliver(batch: &OutboundWhatsapp, fails_with: Option<i64>) -> Delivery {
         };
     };
     let described = format!("Meta answered error {code}");
-    match classify(status_for(code), Some(code)) {
-        ErrorClass::OutsideWindow => match &batch.fallback_template {
-            Some(fallback) => Delivery {
-                bodies: vec![template(&batch.to, fallback)],
+    // The first failure of the batch; the sender's retry limit is never reached by one.
+    let tried = Tried {
+        failures: 1,
+        token_refreshed: false,
+    };
+    let class = classify(status_for(code), Some(code));
+    match react(class, tried, u32::MAX, batch.fallback_template.is_some()) {
+        Reaction::FallBackToTemplate => {
+            let fallback = batch.fallback_template.as_ref();
+            Delivery {
+                bodies: fallback
+                    .map(|t| template(&batch.to, t))
+                    .into_iter()
+                    .collect(),
                 outcome: DeliveryOutcome::FallbackTemplate,
                 detail: Some(format!(
                     "{described}: outside the 24-hour window, template {} sent instead",
-                    fallback.name
+                    fallback.map(|t| t.name.as_str()).unwrap_or_default()
                 )),
-            },
-            None => Delivery {
-                bodies: Vec::new(),
-                outcome: DeliveryOutcome::GivenUp,
-                detail: Some(format!(
-                    "{described}: outside the 24-hour window and no template is configured"
-                )),
-            },
-        },
-        ErrorClass::Retryable => Delivery {
+            }
+        }
+        Reaction::Retry => Delivery {
             bodies: payloads,
             outcome: DeliveryOutcome::SentAfterRetry,
             detail: Some(format!("{described}: retried with backoff")),
         },
-        ErrorClass::Token => Delivery {
+        Reaction::RefreshToken => Delivery {
             bodies: payloads,
             outcome: DeliveryOutcome::SentAfterTokenRefresh,
             detail: Some(format!("{described}: access token refreshed, sent again")),
         },
-        ErrorClass::Permanent => Delivery {
+        Reaction::GiveUp(why) => Delivery {
             bodies: Vec::new(),
             outcome: DeliveryOutcome::GivenUp,
-            detail: Some(format!("{described}: permanent, the batch is given up")),
+            detail: Some(format!(
+                "{described}: {}",
+                match why {
+                    GiveUpReason::NoFallbackTemplate =>
+                        "outside the 24-hour window and no template is configured",
+                    GiveUpReason::Permanent => "permanent, the batch is given up",
+                    GiveUpReason::RetriesExhausted => "still failing after every retry",
+                    GiveUpReason::TokenRefusedAgain => "the token was refused after a refresh",
+                }
+            )),
         },
     }
 }

@@ -209,6 +209,7 @@ async fn example_scenarios_pass_on_both_channels_and_leave_nothing_behind() {
             account: setup.account,
             bot,
             version: None,
+            draft: false,
         };
         if scenario.channels().len() == 2 {
             both_channels += 1;
@@ -263,6 +264,7 @@ async fn the_timeline_shows_components_deltas_replies_and_whatsapp_bodies() {
         account: setup.account,
         bot: setup.demo,
         version: Some(1),
+        draft: false,
     };
     let api = runner
         .run(target, &scenario, ScenarioChannel::Api, None)
@@ -339,6 +341,7 @@ async fn failed_expectations_say_expected_and_actual() {
         account: setup.account,
         bot: setup.demo,
         version: None,
+        draft: false,
     };
     for run in runner
         .run_all_channels(target, &scenario, None)
@@ -381,6 +384,7 @@ async fn timed_out_and_cancelled_runs_are_cleaned_up() {
         account: setup.account,
         bot: setup.orders,
         version: None,
+        draft: false,
     };
     let run = runner
         .run(target, &scenario, ScenarioChannel::Api, None)
@@ -421,6 +425,7 @@ async fn runs_go_in_parallel_and_are_scoped_to_their_account() {
         account: setup.account,
         bot: setup.demo,
         version: None,
+        draft: false,
     };
     let runs = futures_util::future::join_all((0..8).map(|i| {
         let channel = if i % 2 == 0 {
@@ -455,6 +460,7 @@ async fn runs_go_in_parallel_and_are_scoped_to_their_account() {
         account: other.id,
         bot: setup.demo,
         version: None,
+        draft: false,
     };
     assert!(matches!(
         runner
@@ -502,6 +508,7 @@ async fn a_run_plays_the_version_it_is_given_and_the_newest_by_default() {
             account: setup.account,
             bot: setup.demo,
             version,
+            draft: false,
         };
         let run = runner
             .run(target, &scenario, ScenarioChannel::Api, None)
@@ -515,6 +522,7 @@ async fn a_run_plays_the_version_it_is_given_and_the_newest_by_default() {
         account: setup.account,
         bot: setup.demo,
         version: Some(3),
+        draft: false,
     };
     assert!(matches!(
         runner
@@ -523,4 +531,34 @@ async fn a_run_plays_the_version_it_is_given_and_the_newest_by_default() {
         Err(test_runner::RunError::BotNotFound)
     ));
     assert_eq!(leftovers(&setup.url).await, nothing_left());
+}
+
+#[tokio::test]
+async fn components_show_their_time_and_an_http_request_its_call() {
+    let setup = setup().await;
+    let runner = Runner::new(setup.store.clone(), EngineLimits::default());
+    let scenario = load(&repo().join("examples/scenarios/orders-not-shipped.yaml"));
+    let target = RunTarget {
+        account: setup.account,
+        bot: setup.orders,
+        version: None,
+        draft: false,
+    };
+    let run = runner
+        .run(target, &scenario, ScenarioChannel::Api, None)
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Passed, "{}", failures(&run));
+    let lookup = run
+        .turns
+        .iter()
+        .flat_map(|turn| &turn.components)
+        .find(|c| c.component_type == "http_request")
+        .unwrap();
+    // The stub answers after 20 ms: the call's time is the component's.
+    assert!(lookup.duration_ms >= 20.0, "{lookup:?}");
+    for turn in &run.turns {
+        let components: f64 = turn.components.iter().map(|c| c.duration_ms).sum();
+        assert!(components <= turn.duration_ms, "{turn:?}");
+    }
 }

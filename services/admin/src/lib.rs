@@ -22,7 +22,8 @@ pub use crate::config::{AdminConfig, SigninFailureLimit, DEFAULT_PORT};
 use crate::error::{extractors, ApiError};
 pub use crate::routes::integrations::secret_aad;
 use crate::routes::{
-    accounts, bots, dead_letters, health, integrations, scenarios, test_runs, whatsapp_start,
+    accounts, bots, dead_letters, health, integrations, recordings, scenarios, test_runs,
+    whatsapp_start,
 };
 use crate::state::{AppState, InboundLink};
 
@@ -44,12 +45,15 @@ pub struct RunningAdmin {
     handle: ServerHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     broker: Option<broker::Broker>,
+    /// Marks this process's test runs alive and ends those of stopped processes.
+    test_run_upkeep: tokio::task::JoinHandle<()>,
 }
 
 impl RunningAdmin {
     /// Stops accepting connections, lets in-flight requests finish, then closes the broker
     /// connection.
     pub async fn stop(self) {
+        self.test_run_upkeep.abort();
         self.handle.stop(true).await;
         let _ = self.server.await;
         if let Some(broker) = self.broker {
@@ -111,7 +115,9 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         store.clone(),
         tokio::runtime::Handle::current(),
     ));
-    test_runs.remove_stale_sandboxes().await;
+    // Runs of a process that stopped while this one was down end now, not at the first tick.
+    test_runs.sweep().await;
+    let test_run_upkeep = test_runs.spawn_upkeep();
     let state = web::Data::new(AppState {
         store,
         deployment_key: config.deployment_key.clone(),
@@ -154,6 +160,7 @@ pub async fn start(config: AdminConfig) -> Result<RunningAdmin, AdminError> {
         handle,
         server,
         broker,
+        test_run_upkeep,
     })
 }
 
@@ -303,6 +310,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, body: EdgeBody) {
                 "/integrations/{integration_id}/whatsapp/start",
                 "POST",
                 vec![web::post().to(whatsapp_start::start_whatsapp)],
+            ))
+            .service(resource(
+                "/integrations/{integration_id}/conversations/{conversation}/scenario",
+                "GET",
+                vec![web::get().to(recordings::record_conversation)],
             ))
             .service(resource(
                 "/bots/{bot_id}/test-runs",

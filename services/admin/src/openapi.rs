@@ -8,7 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    accounts, bots, dead_letters, health, integrations, scenarios, test_runs, whatsapp_start,
+    accounts, bots, dead_letters, health, integrations, recordings, scenarios, test_runs,
+    whatsapp_start,
 };
 
 struct BearerAuth;
@@ -48,7 +49,7 @@ impl Modify for BearerAuth {
         dead_letters::replay_dead_letter, dead_letters::discard_dead_letter,
         dead_letters::delete_dead_letter,
         test_runs::start_test_run, test_runs::get_test_run, test_runs::list_test_runs,
-        test_runs::cancel_test_run,
+        test_runs::cancel_test_run, recordings::record_conversation,
         scenarios::list_scenarios, scenarios::create_scenario, scenarios::get_scenario,
         scenarios::replace_scenario, scenarios::delete_scenario,
     ),

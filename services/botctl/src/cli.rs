@@ -93,6 +93,9 @@ pub enum TestCommand {
         /// A published version (default: the newest).
         #[arg(long)]
         version: Option<i32>,
+        /// Run the bot's draft instead of a published version (validated first).
+        #[arg(long, conflicts_with = "version")]
+        draft: bool,
         /// api, whatsapp or both.
         #[arg(long, default_value = "both")]
         channel: String,
@@ -112,6 +115,18 @@ pub enum TestCommand {
     },
     /// Cancel a running run.
     Cancel { run_id: i64 },
+    /// Turn a real conversation of an integration into a scenario file that replays it (its
+    /// turns stay in the executor's history for EVENT_HISTORY_RETENTION_HOURS).
+    Record {
+        #[arg(long)]
+        integration: i64,
+        /// The API session id, or the WhatsApp user's wa_id.
+        #[arg(long)]
+        conversation: String,
+        /// Write the scenario here (default: print it).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

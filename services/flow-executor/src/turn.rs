@@ -20,6 +20,7 @@ use flow::engine::{
     BotVersion, ComponentVisit, Engine, HttpCall, HttpOutcome, InputError, SessionState,
     StartContext, TurnError, TurnResult, TurnStep, VariableChange,
 };
+use store::transcripts::{TranscriptHttpCall, TranscriptTurn, TurnOutcome};
 use store::turns::{NewSession, SessionRecord, StartTarget, TurnTx};
 use store::{FailureClass, Store, StoreError};
 
@@ -63,7 +64,12 @@ pub enum TurnFailure {
     /// rolled back, the call performed without holding a connection or a row lock, and the
     /// turn run again with the answer.
     #[error("the flow needs an HTTP call")]
-    NeedsHttp { index: usize, call: Box<HttpCall> },
+    NeedsHttp {
+        index: usize,
+        call: Box<HttpCall>,
+        /// The `http_request` component making it.
+        component: String,
+    },
 }
 
 impl From<StoreError> for TurnFailure {
@@ -85,19 +91,31 @@ impl From<StoreError> for TurnFailure {
 /// from here. If the session changed in between (another executor), the calls differ from
 /// the first mismatch on and are made again.
 #[derive(Debug, Default)]
-struct HttpAnswers(Vec<(HttpCall, HttpOutcome)>);
+struct HttpAnswers {
+    answers: Vec<(HttpCall, HttpOutcome)>,
+    /// Per call: the component that made it and how long the call took.
+    timings: Vec<(String, Duration)>,
+}
 
 impl HttpAnswers {
     fn answer(&self, index: usize, call: &HttpCall) -> Option<&HttpOutcome> {
-        self.0
+        self.answers
             .get(index)
             .filter(|(made, _)| made == call)
             .map(|(_, outcome)| outcome)
     }
 
-    fn record(&mut self, index: usize, call: HttpCall, outcome: HttpOutcome) {
-        self.0.truncate(index);
-        self.0.push((call, outcome));
+    fn record(
+        &mut self,
+        index: usize,
+        call: HttpCall,
+        outcome: HttpOutcome,
+        timing: (String, Duration),
+    ) {
+        self.answers.truncate(index);
+        self.answers.push((call, outcome));
+        self.timings.truncate(index);
+        self.timings.push(timing);
     }
 }
 
@@ -115,6 +133,14 @@ pub struct TurnTrace {
     pub error: Option<(String, String)>,
     /// The HTTP calls made for the turn and their answers, in order.
     pub http_calls: Vec<(HttpCall, HttpOutcome)>,
+    /// Per HTTP call, in the same order: the `http_request` component that made it and the
+    /// time the call took (the engine's own time per component is in the path's visits when
+    /// the engine has a clock).
+    pub http_timings: Vec<(String, Duration)>,
+    /// The turn started a session.
+    pub started: bool,
+    /// The bot version the flow ran on (`None` when it did not run).
+    pub bot_version: Option<i32>,
 }
 
 impl TurnTrace {
@@ -193,18 +219,24 @@ impl TurnContext {
         loop {
             let mut trace = TurnTrace::default();
             match self.attempt(event, &answers, &mut trace).await {
-                Err(TurnFailure::NeedsHttp { index, call }) => {
+                Err(TurnFailure::NeedsHttp {
+                    index,
+                    call,
+                    component,
+                }) => {
                     if index >= MAX_HTTP_CALLS_PER_EVENT {
                         return Err(TurnFailure::Permanent(format!(
                             "the turn asked for more than {MAX_HTTP_CALLS_PER_EVENT} HTTP calls"
                         )));
                     }
+                    let started = std::time::Instant::now();
                     let outcome = self.http.perform(&call).await;
-                    answers.record(index, *call, outcome);
+                    answers.record(index, *call, outcome, (component, started.elapsed()));
                 }
                 Err(failure) => return Err(failure),
                 Ok(outputs) => {
-                    trace.http_calls = answers.0;
+                    trace.http_calls = answers.answers;
+                    trace.http_timings = answers.timings;
                     return Ok((outputs, trace));
                 }
             }
@@ -261,8 +293,15 @@ impl TurnContext {
         let outputs = outputs_for(event, verdict.as_ref_parts(), target.as_ref(), sequence);
         let stored = serde_json::to_value(&outputs)
             .map_err(|e| TurnFailure::Permanent(format!("outputs: {e}")))?;
+        let transcript = serde_json::to_value(transcript_of(event, &verdict, trace, answers))
+            .map_err(|e| TurnFailure::Permanent(format!("transcript: {e}")))?;
         if !tx
-            .record_processed(&event.event_id, event.integration_id, &stored)
+            .record_processed(
+                &event.event_id,
+                event.integration_id,
+                &stored,
+                Some((&event.session_id, &transcript)),
+            )
             .await?
         {
             tx.rollback().await?;
@@ -439,6 +478,8 @@ impl TurnContext {
         };
         let bot_id = BotId::new(bot_id).map_err(|e| TurnFailure::Permanent(e.to_string()))?;
         let bot = self.version(bot_id, version).await?;
+        trace.started = true;
+        trace.bot_version = Some(version);
         let step = self.engine.start(&bot, start);
         let turn = self.drive(&bot, step, answers)?;
         trace.record(&turn);
@@ -479,6 +520,7 @@ impl TurnContext {
             _ => return Ok((Verdict::Silent, 0)),
         };
         let bot = self.version(session.bot()?, session.bot_version).await?;
+        trace.bot_version = Some(session.bot_version);
         let state: SessionState = serde_json::from_value(session.state.clone())
             .map_err(|e| TurnFailure::Permanent(format!("stored session state: {e}")))?;
         let step = self.engine.advance(&bot, state, input);
@@ -527,6 +569,7 @@ impl TurnContext {
                         return Err(TurnFailure::NeedsHttp {
                             index,
                             call: Box::new(request),
+                            component: resume.component().to_owned(),
                         });
                     };
                     index += 1;
@@ -708,6 +751,53 @@ fn outputs_for(
         }
     }
     outputs
+}
+
+/// What recording a conversation needs of this turn (store::transcripts); the messages are in
+/// the outputs stored beside it.
+fn transcript_of(
+    event: &InboundEvent,
+    verdict: &Verdict,
+    trace: &TurnTrace,
+    answers: &HttpAnswers,
+) -> TranscriptTurn {
+    let outcome = match verdict {
+        Verdict::Answered(_) => TurnOutcome::Answered,
+        Verdict::Failed(_) => TurnOutcome::Failed,
+        Verdict::Refused(..) => TurnOutcome::Refused,
+        Verdict::Silent => TurnOutcome::Silent,
+    };
+    let ran = matches!(outcome, TurnOutcome::Answered | TurnOutcome::Failed);
+    TranscriptTurn {
+        channel: event.channel.as_str().to_owned(),
+        input: event.input.clone(),
+        outcome,
+        started: trace.started && ran,
+        bot_version: trace.bot_version.filter(|_| ran),
+        path: trace.path.iter().map(|visit| visit.id.clone()).collect(),
+        state: trace.state.as_ref().and_then(|state| state.current.clone()),
+        is_final: trace.state.as_ref().is_some_and(SessionState::is_final),
+        error: trace.error.clone(),
+        http_calls: answers
+            .answers
+            .iter()
+            .map(|(call, outcome)| {
+                let (status, json, failure) = match outcome {
+                    HttpOutcome::Response { status, body_json } => {
+                        (Some(*status), body_json.clone(), None)
+                    }
+                    HttpOutcome::Failed { reason } => (None, None, Some(reason.clone())),
+                };
+                TranscriptHttpCall {
+                    method: call.method.as_str().to_owned(),
+                    url: call.url.clone(),
+                    status,
+                    json,
+                    failure,
+                }
+            })
+            .collect(),
+    }
 }
 
 fn response(session_id: &str, turn: &TurnResult) -> Result<SessionResponse, TurnFailure> {

@@ -40,24 +40,15 @@ impl VersionCache {
             return Ok(found);
         }
         let stored = store.load_version(bot, version).await?;
-        let corrupt = |reason: String| VersionError::Corrupt {
-            bot,
-            version,
-            reason,
-        };
-        let variables: Vec<VariableDecl> =
-            serde_json::from_value(stored.variables).map_err(|e| corrupt(e.to_string()))?;
-        let flow = flow::parse_flow_value(stored.flow).map_err(|malformed| {
-            corrupt(
-                malformed
-                    .issues
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
-        let parsed = Arc::new(BotVersion::new(variables, flow));
+        let parsed = Arc::new(
+            parse_version(stored.variables, stored.flow).map_err(|reason| {
+                VersionError::Corrupt {
+                    bot,
+                    version,
+                    reason,
+                }
+            })?,
+        );
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
@@ -70,4 +61,23 @@ impl VersionCache {
     fn lookup(&self, bot: BotId, version: i32) -> Option<Arc<BotVersion>> {
         self.entries.lock().ok()?.get(&(bot, version)).cloned()
     }
+}
+
+/// A bot's variables and flow (as stored) as the engine runs them; the reason when they are
+/// unreadable.
+pub fn parse_version(
+    variables: serde_json::Value,
+    flow: serde_json::Value,
+) -> Result<BotVersion, String> {
+    let variables: Vec<VariableDecl> =
+        serde_json::from_value(variables).map_err(|e| e.to_string())?;
+    let flow = flow::parse_flow_value(flow).map_err(|malformed| {
+        malformed
+            .issues
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    Ok(BotVersion::new(variables, flow))
 }

@@ -14,7 +14,8 @@ use broker::dead_letter::GivenUp;
 use broker::Ack;
 use contracts::v1::{DecodeError, FallbackTemplate, OutboundWhatsapp, WindowFallback};
 use graph_client::payload::{recipient_id, template};
-use graph_client::{ErrorClass, GraphClient, GraphError, SentMessage, PAIR_RATE_LIMIT_CODE};
+use graph_client::reaction::{react, GiveUpReason, Reaction, Tried};
+use graph_client::{GraphClient, GraphError, SentMessage, PAIR_RATE_LIMIT_CODE};
 use serde_json::Value;
 use store::integrations::IntegrationDetails;
 use store::sender::BatchOutcome;
@@ -467,17 +468,28 @@ impl Context {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
-            match error.class() {
-                ErrorClass::Permanent => return Err(CallFailure::Permanent(error)),
-                ErrorClass::OutsideWindow => return Err(CallFailure::OutsideWindow(error)),
-                ErrorClass::Retryable => {
-                    failures += 1;
-                    if failures >= self.retry.max_attempts {
-                        return Err(CallFailure::Exhausted {
-                            error,
-                            attempts: failures,
-                        });
-                    }
+            let tried = Tried {
+                failures: failures + 1,
+                token_refreshed: sending.refreshed,
+            };
+            let fallback = batch.fallback_template.is_some();
+            match react(error.class(), tried, self.retry.max_attempts, fallback) {
+                Reaction::GiveUp(GiveUpReason::Permanent) => {
+                    return Err(CallFailure::Permanent(error))
+                }
+                // `fall_back` sends the batch's template, or gives up when it has none.
+                Reaction::FallBackToTemplate
+                | Reaction::GiveUp(GiveUpReason::NoFallbackTemplate) => {
+                    return Err(CallFailure::OutsideWindow(error))
+                }
+                Reaction::GiveUp(GiveUpReason::RetriesExhausted) => {
+                    return Err(CallFailure::Exhausted {
+                        error,
+                        attempts: tried.failures,
+                    })
+                }
+                Reaction::Retry => {
+                    failures = tried.failures;
                     let growth = if error.code() == Some(PAIR_RATE_LIMIT_CODE) {
                         4
                     } else {
@@ -489,12 +501,12 @@ impl Context {
                         return Err(CallFailure::Shutdown);
                     }
                 }
-                ErrorClass::Token => {
-                    if sending.refreshed {
-                        return Err(CallFailure::Token(format!(
-                            "the access token was refused again after a refresh: {error}"
-                        )));
-                    }
+                Reaction::GiveUp(GiveUpReason::TokenRefusedAgain) => {
+                    return Err(CallFailure::Token(format!(
+                        "the access token was refused again after a refresh: {error}"
+                    )));
+                }
+                Reaction::RefreshToken => {
                     sending.refreshed = true;
                     tracing::warn!(%error, "access token refused; refreshing it");
                     match self

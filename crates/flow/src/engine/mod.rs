@@ -18,6 +18,7 @@ mod types;
 use serde::{Deserialize, Serialize};
 
 pub use bot::BotVersion;
+pub use turn::Clock;
 pub use types::*;
 
 use crate::model::Component;
@@ -146,15 +147,29 @@ pub enum TurnError {
     Execution(#[from] ExecutionFailure),
 }
 
-/// Runs flows. Cheap to copy; holds only its limits.
+/// Runs flows. Cheap to copy; holds only its limits (and, to time components, a clock).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Engine {
     limits: EngineLimits,
+    clock: Option<Clock>,
 }
 
 impl Engine {
     pub fn new(limits: EngineLimits) -> Self {
-        Self { limits }
+        Self {
+            limits,
+            clock: None,
+        }
+    }
+
+    /// An engine that records in each [`ComponentVisit::engine_ns`] the time it spent there,
+    /// read from `clock` (the test runner's timeline). Without one the engine reads no time,
+    /// so its results are deterministic.
+    pub fn with_clock(limits: EngineLimits, clock: Clock) -> Self {
+        Self {
+            limits,
+            clock: Some(clock),
+        }
     }
 
     pub fn limits(&self) -> EngineLimits {
@@ -186,7 +201,7 @@ impl Engine {
             variables.insert(ON_CREATE_MESSAGE_PAYLOAD.to_owned(), payload.clone());
             variables.insert(LAST_INPUT.to_owned(), payload);
         }
-        let turn = Turn::new_session(variables);
+        let turn = Turn::new_session(variables).timed(self.clock);
         turn::run(self.limits, bot, turn, bot.flow().start.clone())
     }
 
@@ -200,7 +215,7 @@ impl Engine {
         let Some(current) = state.current.clone() else {
             return Err(InputError::SessionFinished.into());
         };
-        let turn = Turn::new(state);
+        let turn = Turn::new(state).timed(self.clock);
         let Some(component) = bot.component(&current) else {
             return Err(turn.fail(
                 None,
@@ -221,6 +236,7 @@ impl Engine {
         outcome: HttpOutcome,
     ) -> Result<TurnStep, TurnError> {
         let Suspended { turn, component } = suspended;
+        let turn = turn.timed(self.clock);
         let Some(Component::HttpRequest(http)) = bot.component(&component) else {
             return Err(turn.fail(None, ExecutionError::InvalidResume { component }));
         };

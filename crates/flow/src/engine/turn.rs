@@ -17,6 +17,44 @@ use crate::template::render_with;
 use crate::url::encode_component;
 use crate::variables::is_builtin;
 
+/// A monotonic clock in nanoseconds from any origin. The engine is pure and has none of its
+/// own; a caller that wants the time spent per component passes one
+/// ([`super::Engine::with_clock`]).
+pub type Clock = fn() -> u64;
+
+/// Times the components of a turn when there is a clock: each visit gets the time since the
+/// previous one was recorded (or since the turn began).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Stopwatch {
+    clock: Option<Clock>,
+    last: u64,
+}
+
+impl Stopwatch {
+    fn start(clock: Option<Clock>) -> Self {
+        Self {
+            clock,
+            last: clock.map_or(0, |now| now()),
+        }
+    }
+
+    fn lap(&mut self) -> Option<u64> {
+        let now = (self.clock?)();
+        let lap = now.saturating_sub(self.last);
+        self.last = now;
+        Some(lap)
+    }
+}
+
+/// Timing never makes two turns different (and the clock is not compared).
+impl PartialEq for Stopwatch {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Stopwatch {}
+
 /// The work in progress of a turn. Serialisable because a suspended turn carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Turn {
@@ -27,6 +65,8 @@ pub(crate) struct Turn {
     path: Vec<ComponentVisit>,
     steps: u32,
     pub(super) http_calls: u32,
+    #[serde(skip)]
+    watch: Stopwatch,
 }
 
 impl Turn {
@@ -39,6 +79,20 @@ impl Turn {
             path: Vec::new(),
             steps: 0,
             http_calls: 0,
+            watch: Stopwatch::default(),
+        }
+    }
+
+    /// Times the turn's components from now on with `clock` (none: not timed).
+    pub(super) fn timed(mut self, clock: Option<Clock>) -> Self {
+        self.watch = Stopwatch::start(clock);
+        self
+    }
+
+    /// Adds the time since the previous visit was recorded to `visit`.
+    fn stamp(&mut self, visit: &mut ComponentVisit) {
+        if let Some(lap) = self.watch.lap() {
+            *visit.engine_ns.get_or_insert(0) += lap;
         }
     }
 
@@ -57,7 +111,8 @@ impl Turn {
         &self.path
     }
 
-    pub(super) fn push_visit(&mut self, visit: ComponentVisit) {
+    pub(super) fn push_visit(&mut self, mut visit: ComponentVisit) {
+        self.stamp(&mut visit);
         self.path.push(visit);
     }
 
@@ -126,7 +181,7 @@ impl Turn {
     pub(super) fn wait_at(mut self, mut visit: ComponentVisit) -> TurnStep {
         self.state.current = Some(visit.id.clone());
         visit.waits_for_input = true;
-        self.path.push(visit);
+        self.push_visit(visit);
         TurnStep::Complete(self.finish(false))
     }
 
@@ -170,7 +225,7 @@ impl Turn {
     ) -> TurnError {
         if let Some(mut visit) = visit {
             visit.detail = Some(error.to_string());
-            self.path.push(visit);
+            self.push_visit(visit);
         }
         TurnError::Execution(ExecutionFailure {
             error,
@@ -188,6 +243,7 @@ pub(super) fn visit(component: &Component, event: VisitEvent) -> ComponentVisit 
         variable_changes: Vec::new(),
         waits_for_input: false,
         detail: None,
+        engine_ns: None,
     }
 }
 
@@ -249,7 +305,7 @@ pub(super) fn run(
             }
             Component::HttpRequest(c) => match http::enter(limits, &mut turn, &mut entry, c) {
                 Ok(http::Entered::Call(request)) => {
-                    turn.path.push(entry);
+                    turn.push_visit(entry);
                     return Ok(TurnStep::NeedsHttp {
                         request,
                         resume: Suspended {
@@ -268,11 +324,11 @@ pub(super) fn run(
                 }
                 turn.state.current = None;
                 turn.state.retries = 0;
-                turn.path.push(entry);
+                turn.push_visit(entry);
                 return Ok(TurnStep::Complete(turn.finish(true)));
             }
         };
-        turn.path.push(entry);
+        turn.push_visit(entry);
         id = next;
     }
 }

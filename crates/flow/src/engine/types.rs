@@ -121,6 +121,11 @@ pub struct ComponentVisit {
     /// What was decided, for people: the branch taken, the HTTP status, why input was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Nanoseconds the engine spent in the component, when it was given a clock
+    /// ([`super::Engine::with_clock`]); `None` otherwise (the engine has no clock of its own).
+    /// An HTTP call's own time is not in it: the caller performs the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_ns: Option<u64>,
 }
 
 /// The outcome of a complete turn.

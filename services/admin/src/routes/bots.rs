@@ -211,7 +211,27 @@ fn variables_json(variables: &[VariableView]) -> Result<Value, ApiError> {
 
 /// Parses and validates a stored draft. Stored variables were written by this service, so a
 /// failure to read them back is an internal error.
-fn validate_draft(bot: &Bot) -> Result<ValidationReport, ApiError> {
+/// 422 `invalid_flow` naming the first error, every error in the details, when the report
+/// has errors (a draft is published or run only without errors).
+pub(crate) fn refuse_errors(report: &ValidationReport) -> Result<(), ApiError> {
+    let Some(first) = report.errors.first() else {
+        return Ok(());
+    };
+    let count = report.errors.len();
+    let message = match &first.component {
+        Some(component) => format!(
+            "the flow has {count} error(s); first: component `{component}`: {} ({})",
+            first.message, first.rule
+        ),
+        None => format!(
+            "the flow has {count} error(s); first: {} ({})",
+            first.message, first.rule
+        ),
+    };
+    Err(ApiError::unprocessable("invalid_flow", message).with_details(to_json(&report.errors)?))
+}
+
+pub(crate) fn validate_draft(bot: &Bot) -> Result<ValidationReport, ApiError> {
     let variables: Vec<VariableDecl> =
         serde_json::from_value(bot.variables.clone()).map_err(|err| {
             tracing::error!(error = %err, bot = %bot.id, "stored variables unreadable");
@@ -372,23 +392,7 @@ pub async fn publish_bot(
         .await
         .map_err(|err| ApiError::from_store(err, "bot"))?;
     let report = validate_draft(&bot)?;
-    if !report.errors.is_empty() {
-        let count = report.errors.len();
-        let first = &report.errors[0];
-        let message = match &first.component {
-            Some(component) => format!(
-                "the flow has {count} error(s); first: component `{component}`: {} ({})",
-                first.message, first.rule
-            ),
-            None => format!(
-                "the flow has {count} error(s); first: {} ({})",
-                first.message, first.rule
-            ),
-        };
-        return Err(
-            ApiError::unprocessable("invalid_flow", message).with_details(to_json(&report.errors)?)
-        );
-    }
+    refuse_errors(&report)?;
     let version = state
         .store
         .publish_bot(account, bot.id, bot.draft_revision)

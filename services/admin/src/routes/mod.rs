@@ -4,6 +4,7 @@ pub mod dead_letters;
 pub mod health;
 pub mod integrations;
 mod integrations_dto;
+pub mod recordings;
 pub mod scenarios;
 pub mod test_runs;
 pub mod whatsapp_start;

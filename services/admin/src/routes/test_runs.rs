@@ -5,6 +5,7 @@
 use service_kit::edge::EdgeJson;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -13,10 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::test_runs::TestRun;
 use store::Store;
-use test_runner::{ChannelRun, Coverage, RunStatus, RunTarget, Runner, Scenario, ScenarioChannel};
+use test_runner::{
+    parse_version, ChannelRun, Coverage, RunStatus, RunTarget, Runner, Scenario, ScenarioChannel,
+};
 use tokio::sync::watch;
 use utoipa::{IntoParams, ToSchema};
 
+use super::bots::{refuse_errors, validate_draft};
 use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody, FromStore};
 use crate::state::AppState;
@@ -24,32 +28,80 @@ use crate::state::AppState;
 /// At most this many scenarios in one run.
 const MAX_SCENARIOS: usize = 200;
 
-/// The runs in progress in this process, to cancel them.
+/// How often this process marks its running runs alive.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// A running run not marked alive for this long belongs to a process that stopped.
+const ORPHANED_AFTER: Duration = Duration::from_secs(60);
+/// How often orphaned runs and stale sandboxes are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// The runs in progress in this process, to cancel them and to keep them marked alive.
 pub struct TestRuns {
     runner: Runner,
+    store: Store,
     runtime: tokio::runtime::Handle,
     cancels: Mutex<HashMap<i64, watch::Sender<bool>>>,
+    /// This process, as the owner of the runs it plays (several admin replicas may run).
+    owner: String,
 }
 
 impl TestRuns {
     /// `runtime` outlives requests (runs go on after the answer).
     pub fn new(store: Store, runtime: tokio::runtime::Handle) -> Arc<Self> {
         Arc::new(Self {
-            runner: Runner::new(store, flow::engine::EngineLimits::default()),
+            runner: Runner::new(store.clone(), flow::engine::EngineLimits::default()),
+            store,
             runtime,
             cancels: Mutex::new(HashMap::new()),
+            owner: uuid::Uuid::new_v4().to_string(),
         })
     }
-}
 
-impl TestRuns {
-    /// Removes sandboxes a stopped process left behind (older than an hour); logs failures.
-    pub async fn remove_stale_sandboxes(&self) {
+    fn playing(&self) -> bool {
+        self.cancels.lock().is_ok_and(|cancels| !cancels.is_empty())
+    }
+
+    /// Ends the runs of processes that stopped (`interrupted`) and removes the sandboxes they
+    /// left behind; logs failures (the next sweep tries again).
+    pub async fn sweep(&self) {
+        match self
+            .store
+            .interrupt_orphaned_test_runs(ORPHANED_AFTER)
+            .await
+        {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => tracing::warn!(?ids, "test runs of a stopped admin process interrupted"),
+            Err(error) => tracing::warn!(%error, "interrupting orphaned test runs failed"),
+        }
         match self.runner.remove_stale_sandboxes().await {
             Ok(0) => {}
             Ok(rows) => tracing::info!(rows, "stale test runner sandboxes removed"),
             Err(error) => tracing::warn!(%error, "removing stale test runner sandboxes failed"),
         }
+    }
+
+    /// Marks this process's runs alive every [`HEARTBEAT_EVERY`] and sweeps every
+    /// [`SWEEP_EVERY`], until the task is aborted (when the service stops).
+    pub fn spawn_upkeep(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let runs = self.clone();
+        self.runtime.spawn(async move {
+            let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+            let mut sweep = tokio::time::interval(SWEEP_EVERY);
+            heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = heartbeat.tick() => {
+                        if runs.playing() {
+                            if let Err(error) = runs.store.heartbeat_test_runs(&runs.owner).await {
+                                tracing::warn!(%error, "marking test runs alive failed");
+                            }
+                        }
+                    }
+                    _ = sweep.tick() => runs.sweep().await,
+                }
+            }
+        })
     }
 }
 
@@ -75,10 +127,14 @@ pub struct StartTestRun {
     #[serde(default)]
     #[schema(max_items = 200)]
     pub scenario_ids: Vec<i64>,
-    /// A published version; the newest when absent. (Drafts are not run: publish first.)
+    /// A published version; the newest when absent.
     #[serde(default)]
     #[schema(minimum = 1)]
     pub version: Option<i32>,
+    /// Run the bot's draft (validated first; not with `version`): the run's sandbox holds a
+    /// hidden copy of it, removed with the sandbox.
+    #[serde(default)]
+    pub draft: bool,
     /// `api`, `whatsapp`, or `both` (default): each scenario runs on these of its channels.
     #[serde(default)]
     #[schema(pattern = "^(api|whatsapp|both)$")]
@@ -109,7 +165,8 @@ pub struct TestRunResult {
 pub struct TestRunView {
     pub id: i64,
     pub bot_id: i64,
-    /// `running`, `passed`, `failed`, `error`, `timed_out` or `cancelled`.
+    /// `running`, `passed`, `failed`, `error`, `timed_out`, `cancelled`, or `interrupted` (the
+    /// admin process playing it stopped).
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -242,7 +299,8 @@ pub async fn start_test_run(
     let bot = path.into_inner();
     let account = operator.account.id;
     let (typed, channels) = parse_request(&body)?;
-    // A version that does not exist is found out now, not in the background.
+    // A version that does not exist, or an invalid draft, is found out now, not in the
+    // background.
     let stored = state
         .store
         .get_bot(account, bot)
@@ -259,29 +317,49 @@ pub async fn start_test_run(
         .map(|(_, scenario)| scenario.clone())
         .chain(typed)
         .collect();
-    let version = match body.version.or(stored.latest_version) {
-        Some(version) => version,
-        None => {
+    let (version, bot_version) = if body.draft {
+        if body.version.is_some() {
             return Err(ApiError::unprocessable(
-                "bot_not_published",
-                "the bot has no published version to run",
-            ))
+                "invalid_field",
+                "give either version or draft: true",
+            ));
         }
+        refuse_errors(&validate_draft(&stored)?)?;
+        let parsed = parse_version(stored.variables.clone(), stored.draft_flow.clone())
+            .map_err(|reason| ApiError::unprocessable("invalid_flow", reason))?;
+        (None, Arc::new(parsed))
+    } else {
+        let version = match body.version.or(stored.latest_version) {
+            Some(version) if version >= 1 => version,
+            Some(_) => {
+                return Err(ApiError::unprocessable(
+                    "invalid_field",
+                    "version must be 1 or more",
+                ))
+            }
+            None => {
+                return Err(ApiError::unprocessable(
+                    "bot_not_published",
+                    "the bot has no published version to run (or run its draft: draft: true)",
+                ))
+            }
+        };
+        let bot_version = runs
+            .runner
+            .bot_version(bot, version)
+            .await
+            .map_err(|_| ApiError::not_found("version"))?;
+        (Some(version), bot_version)
     };
-    let bot_version = runs
-        .runner
-        .bot_version(bot, version)
-        .await
-        .map_err(|_| ApiError::not_found("version"))?;
     let request = json!({
         "scenarios": names,
         "scenario_ids": body.scenario_ids,
-        "version": version,
+        "version": version.map_or(json!("draft"), |v| json!(v)),
         "channel": body.channel.as_deref().unwrap_or("both"),
     });
     let run = state
         .store
-        .create_test_run(account, bot, &request)
+        .create_test_run(account, bot, &request, &runs.owner)
         .await
         .map_err(|err| ApiError::from_store(err, "bot"))?;
     let (cancel, cancelled) = watch::channel(false);
@@ -294,7 +372,8 @@ pub async fn start_test_run(
     let target = RunTarget {
         account,
         bot,
-        version: Some(version),
+        version,
+        draft: body.draft,
     };
     runs.runtime.spawn(async move {
         let mut results: Vec<ChannelRun> = Vec::new();

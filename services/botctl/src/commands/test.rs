@@ -18,6 +18,7 @@ pub async fn run(ctx: &mut Ctx<'_>, command: TestCommand) -> Result<Outcome, Cli
             bot,
             saved,
             version,
+            draft,
             channel,
             junit,
             timeout,
@@ -42,6 +43,9 @@ pub async fn run(ctx: &mut Ctx<'_>, command: TestCommand) -> Result<Outcome, Cli
             if let Some(version) = version {
                 body["version"] = json!(version);
             }
+            if draft {
+                body["draft"] = json!(true);
+            }
             let started = ctx
                 .client
                 .post(&format!("/v1/bots/{bot}/test-runs"), &body)
@@ -64,9 +68,7 @@ pub async fn run(ctx: &mut Ctx<'_>, command: TestCommand) -> Result<Outcome, Cli
                 tokio::time::sleep(Duration::from_millis(200)).await;
             };
             if let Some(path) = junit {
-                std::fs::write(&path, junit_xml(&run)).map_err(|err| {
-                    CliError::usage(format!("cannot write {}: {err}", path.display()))
-                })?;
+                write_file(&path, &junit_xml(&run))?;
             }
             if !ctx.printed_json(&run)? {
                 write_timeline(ctx.out, &run)?;
@@ -107,6 +109,65 @@ pub async fn run(ctx: &mut Ctx<'_>, command: TestCommand) -> Result<Outcome, Cli
             }
             Ok(Outcome::Done)
         }
+        TestCommand::Record {
+            integration,
+            conversation,
+            output,
+        } => {
+            let recording = ctx
+                .client
+                .get(&format!(
+                    "/v1/integrations/{integration}/conversations/{}/scenario",
+                    path_segment(&conversation)
+                ))
+                .await?;
+            if ctx.printed_json(&recording)? {
+                if let Some(path) = &output {
+                    write_file(path, recording["yaml"].as_str().unwrap_or_default())?;
+                }
+                return Ok(Outcome::Done);
+            }
+            let mut said = vec![format!(
+                "Recorded {} turn(s) on {}{}{}.",
+                cell(&recording["turns"]),
+                cell(&recording["channel"]),
+                recording["bot_version"]
+                    .as_i64()
+                    .map(|v| format!(", bot version {v} (run it with --version {v})"))
+                    .unwrap_or_default(),
+                if recording["finished"] == true {
+                    ""
+                } else {
+                    "; the conversation had not finished"
+                }
+            )];
+            said.extend(
+                recording["notes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|note| format!("note: {}", cell(note))),
+            );
+            let yaml = recording["yaml"].as_str().unwrap_or_default();
+            match &output {
+                Some(path) => {
+                    write_file(path, yaml)?;
+                    said.push(format!("Written to {}.", path.display()));
+                    for line in said {
+                        writeln!(ctx.out, "{line}")?;
+                    }
+                }
+                // The scenario on stdout, what is said about it as YAML comments after it (the
+                // output stays a scenario file).
+                None => {
+                    write!(ctx.out, "{yaml}")?;
+                    for line in said {
+                        writeln!(ctx.out, "# {line}")?;
+                    }
+                }
+            }
+            Ok(Outcome::Done)
+        }
         TestCommand::Cancel { run_id } => {
             let run = ctx
                 .client
@@ -118,6 +179,24 @@ pub async fn run(ctx: &mut Ctx<'_>, command: TestCommand) -> Result<Outcome, Cli
             Ok(Outcome::Done)
         }
     }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text)
+        .map_err(|err| CliError::usage(format!("cannot write {}: {err}", path.display())))
+}
+
+/// `text` as one URL path segment: characters outside the unreserved set are escaped (a
+/// session id is made of `A-Z a-z 0-9 . _ ~ : @ -`, a wa_id of digits).
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'~' | b':' | b'@' | b'-' => {
+                char::from(byte).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// Files as given, and every `*.yaml`/`*.yml` of a directory, sorted.
@@ -195,10 +274,11 @@ fn write_timeline(out: &mut dyn Write, run: &Value) -> std::io::Result<()> {
                 };
                 writeln!(
                     out,
-                    "    → {} ({}, {}{waits})",
+                    "    → {} ({}, {}{waits}) {:.2} ms",
                     cell(&component["id"]),
                     cell(&component["type"]),
                     cell(&component["event"]),
+                    component["duration_ms"].as_f64().unwrap_or_default(),
                 )?;
                 for message in component["messages"].as_array().into_iter().flatten() {
                     writeln!(out, "        💬 {}", text_of(message))?;
