@@ -39,6 +39,9 @@ function Uploaded({ files, onRemove }: { files: ScenarioFile[]; onRemove: (index
   );
 }
 
+/** The version picker's value for "run the bot's draft" (`draft: true` in the request). */
+const DRAFT = "draft";
+
 const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
 
 /**
@@ -64,16 +67,22 @@ export function RunForm({ botId, busy, error, onStart }: Props) {
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    onStart({ scenario_ids: ids, scenarios: files, channel, version: version === "" ? null : Number(version) });
+    onStart({
+      scenario_ids: ids,
+      scenarios: files,
+      channel,
+      ...(version === DRAFT ? { draft: true } : { version: version === "" ? null : Number(version) }),
+    });
   };
 
   const published = versions.data ?? [];
   return (
     <form className="card runner-form" onSubmit={submit} aria-label="Start a test run">
-      <Field label="Version" hint={published.length ? undefined : "Publish the bot first: drafts are not run."}>
+      <Field label="Version" hint={published.length ? undefined : "Not published yet: run the draft, or publish first."}>
         {({ id, describedBy }) => (
           <select id={id} aria-describedby={describedBy} value={version} onChange={(e) => setVersion(e.target.value)}>
             <option value="">the newest</option>
+            <option value={DRAFT}>the draft (validated first)</option>
             {published.map((v) => (
               <option key={v.version} value={v.version}>
                 version {v.version}
