@@ -360,7 +360,9 @@ impl Cluster {
             };
             values.push(text.lines().find_map(|line| {
                 let (metric, value) = line.split_once(' ')?;
-                (metric == name).then(|| value.trim().parse().ok()).flatten()
+                (metric == name)
+                    .then(|| value.trim().parse().ok())
+                    .flatten()
             }));
         }
         values

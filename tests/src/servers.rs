@@ -146,8 +146,10 @@ pub struct PrivatePostgres {
 
 impl PrivatePostgres {
     fn start(root: &Path, log_dir: &Path) -> PrivatePostgres {
-        let bin = std::env::var_os("FAULTS_POSTGRES_BIN")
-            .map_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"), PathBuf::from);
+        let bin = std::env::var_os("FAULTS_POSTGRES_BIN").map_or_else(
+            || PathBuf::from("/usr/lib/postgresql/15/bin"),
+            PathBuf::from,
+        );
         let as_postgres = running_as_root();
         let port = free_port();
         // The server writes its log itself: a directory it may write to.
@@ -168,10 +170,13 @@ impl PrivatePostgres {
             as_postgres,
         };
         let mut initdb = postgres.command("initdb");
-        initdb
-            .arg("-D")
-            .arg(&postgres.data)
-            .args(["-A", "trust", "-U", "postgres", "--no-instructions"]);
+        initdb.arg("-D").arg(&postgres.data).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-instructions",
+        ]);
         run(&mut initdb);
         let settings = format!(
             "\n# the fault suite's own server\nport = {port}\nlisten_addresses = '127.0.0.1'\n\

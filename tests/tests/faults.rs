@@ -18,8 +18,8 @@
 use std::time::{Duration, Instant};
 
 use e2e::cluster::{spread_ok, Cluster, CLUSTER_SHARDS};
-use tokio::task::block_in_place;
 use e2e::faults::{LoadSpec, Report, Targets};
+use tokio::task::block_in_place;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -270,10 +270,7 @@ async fn faults_lose_duplicate_and_reorder_nothing() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let restarting = Instant::now();
         block_in_place(|| cluster.servers().rabbit.restart());
-        let note = format!(
-            "node back after {:.1}s",
-            restarting.elapsed().as_secs_f64()
-        );
+        let note = format!("node back after {:.1}s", restarting.elapsed().as_secs_f64());
         let mut report = load.finish(&cluster, &targets, SETTLE).await;
         report.notes.push(note);
         reports.push(report);
