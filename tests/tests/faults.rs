@@ -45,6 +45,9 @@ fn wanted(scenario: &str) -> bool {
 
 fn record(report: &Report) {
     println!("FAULTS {}", report.line());
+    for suspect in &report.suspects {
+        println!("  suspect {suspect}");
+    }
     if let Ok(path) = std::env::var("FAULTS_REPORT") {
         use std::io::Write;
         if let Ok(mut file) = std::fs::OpenOptions::new()
