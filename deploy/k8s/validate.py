@@ -324,6 +324,15 @@ def alert_errors(docs):
                     errors.append(f"alert rule without a name or expression: {rule}")
                 elif f"`{name}`" not in manual:
                     errors.append(f"alert {name} is not explained in docs/operations.md")
+                elif "executor_shards_held" in rule["expr"] and (
+                    "executor_inbound_shards" not in rule["expr"]
+                ):
+                    # The shard count is a deployment setting: a number in the rule goes stale
+                    # the day AMQP_INBOUND_SHARDS changes.
+                    errors.append(
+                        f"alert {name} compares executor_shards_held with a fixed number, "
+                        "not executor_inbound_shards"
+                    )
     return errors
 
 
@@ -369,6 +378,10 @@ def self_test(schemas):
         "an undocumented alert": lambda d: next(
             cm for cm in d if cm["metadata"]["name"].startswith("botplatform-prometheus-rules")
         )["data"].update({"extra.yml": "groups: [{name: x, rules: [{alert: Undocumented, expr: up}]}]"}),
+        "a hard-coded shard count in an alert": lambda d: next(
+            cm for cm in d if cm["metadata"]["name"].startswith("botplatform-prometheus-rules")
+        )["data"].update({"extra.yml": "groups: [{name: x, rules: [{alert: BotplatformShardsUnheld, "
+                          "expr: 'sum(executor_shards_held) < 8'}]}]"}),
     }
     failures = []
     if check(ha, "ha", schemas):

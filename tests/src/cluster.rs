@@ -1,8 +1,8 @@
 //! The platform as separate OS processes (the built service binaries), on a fresh database and
-//! RabbitMQ vhost, with the Meta emulator as a process too: what the fault suite kills, stops,
-//! scales and restarts. Logs go to `<temp>/botplatform-faults-<pid>/<service>.log`.
+//! RabbitMQ vhost (of the machine's servers, or of a PostgreSQL and a RabbitMQ of the cluster's
+//! own: `servers.rs`), with the Meta emulator as a process too: what the fault suite kills,
+//! stops, scales and restarts. Logs go to `<temp>/botplatform-faults-<pid>/<service>-<port>.log`.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use testkit::database::TestDatabase;
 use testkit::vhost::TestVhost;
 
+use crate::servers::{free_port, PrivateServers};
 use crate::BOOTSTRAP_TOKEN;
 
 /// The service binaries the cluster runs.
@@ -27,25 +28,33 @@ const BINARIES: [&str; 6] = [
 /// Inbound shards of the cluster: more than executors, so the spread shows.
 pub const CLUSTER_SHARDS: u16 = 8;
 
-/// Where the binaries are (`target/<profile>/`, beside this test's `deps/` or this benchmark),
-/// built once per process with the cargo that runs it.
+/// Where the binaries are, built once per process with the cargo that runs this: by default
+/// the profile of this test (`target/<profile>/deps/`) or benchmark (`target/<profile>/`);
+/// `FAULTS_PROFILE=<profile>` (e.g. `release`) builds and runs that profile's instead, so that a
+/// debug test drives release services.
 fn binaries() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
-        // Tests live in target/<profile>/deps/, benchmark binaries in target/<profile>/.
-        let mut profile_dir = exe.parent().expect("executable dir").to_path_buf();
-        if profile_dir.file_name().is_some_and(|name| name == "deps") {
-            profile_dir = profile_dir
-                .parent()
-                .expect("target/<profile>")
-                .to_path_buf();
+        let mut own_dir = exe.parent().expect("executable dir").to_path_buf();
+        if own_dir.file_name().is_some_and(|name| name == "deps") {
+            own_dir = own_dir.parent().expect("target/<profile>").to_path_buf();
         }
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let target_dir = own_dir.parent().expect("target dir").to_path_buf();
+        let own_profile = own_dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let profile = std::env::var("FAULTS_PROFILE").unwrap_or(own_profile);
+        // cargo names the debug profile `dev` and puts it in `debug/`.
+        let (flag, dir) = match profile.as_str() {
+            "debug" | "dev" => ("dev", "debug"),
+            other => (other, other),
+        };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build
-            .args(["build", "--bins", "--target-dir"])
+            .args(["build", "--bins", "--profile", flag, "--target-dir"])
             .arg(&target_dir);
         for binary in BINARIES {
             build.args(["-p", binary]);
@@ -64,23 +73,10 @@ fn binaries() -> &'static Path {
                 build.env_remove(name);
             }
         }
-        if profile_dir
-            .file_name()
-            .is_some_and(|name| name == "release")
-        {
-            build.arg("--release");
-        }
         let status = build.status().expect("cargo build runs");
         assert!(status.success(), "building the service binaries failed");
-        profile_dir
+        target_dir.join(dir)
     })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// One service process.
@@ -149,19 +145,44 @@ pub struct Cluster {
     deployment_key: String,
     log_dir: PathBuf,
     started: usize,
+    /// The cluster's own PostgreSQL and RabbitMQ (`start_private`); last, so that they stop
+    /// after the services.
+    servers: Option<PrivateServers>,
 }
 
 impl Cluster {
-    /// Starts every service (and `executors` flow-executors) and waits until all are ready.
+    /// Starts every service (and `executors` flow-executors) on the machine's PostgreSQL and
+    /// RabbitMQ (a fresh database and vhost) and waits until all are ready.
     pub async fn start(executors: usize) -> Cluster {
-        crypto::install_tls_crypto_provider();
-        let bin = binaries().to_path_buf();
         let db = TestDatabase::create().await.expect("test database");
         let vhost = TestVhost::create().await;
+        Self::start_on(executors, db, vhost, None).await
+    }
+
+    /// As `start`, on a PostgreSQL and a RabbitMQ node of the cluster's own (`servers()`),
+    /// which a test may stop, kill and restart without disturbing anyone else.
+    pub async fn start_private(executors: usize) -> Cluster {
+        let dir = log_dir();
+        let servers = tokio::task::spawn_blocking(move || PrivateServers::start(&dir))
+            .await
+            .expect("the cluster's own PostgreSQL and RabbitMQ start");
+        let db = TestDatabase::create_on(&servers.postgres.url())
+            .await
+            .expect("test database");
+        let vhost = TestVhost::create_on(servers.rabbit.env()).await;
+        Self::start_on(executors, db, vhost, Some(servers)).await
+    }
+
+    async fn start_on(
+        executors: usize,
+        db: TestDatabase,
+        vhost: TestVhost,
+        servers: Option<PrivateServers>,
+    ) -> Cluster {
+        crypto::install_tls_crypto_provider();
+        let bin = binaries().to_path_buf();
         let (_, deployment_key) = crypto::DeploymentKey::generate().expect("deployment key");
-        let log_dir =
-            std::env::temp_dir().join(format!("botplatform-faults-{}", std::process::id()));
-        std::fs::create_dir_all(&log_dir).expect("log dir");
+        let log_dir = log_dir();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -193,6 +214,7 @@ impl Cluster {
             db,
             vhost,
             started: 0,
+            servers,
         };
         wait_ready(&cluster.client, &cluster.emulator, "/health").await;
         let admin_port = free_port();
@@ -321,6 +343,31 @@ impl Cluster {
         held
     }
 
+    /// Each executor's value of the unlabelled gauge `name` on its `/metrics` (`None`: it does
+    /// not answer or does not export it).
+    pub async fn executor_gauge(&self, name: &str) -> Vec<Option<f64>> {
+        let mut values = Vec::new();
+        for executor in &self.executors {
+            let text = match self
+                .client
+                .get(executor.url("/metrics"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+            {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            values.push(text.lines().find_map(|line| {
+                let (metric, value) = line.split_once(' ')?;
+                (metric == name)
+                    .then(|| value.trim().parse().ok())
+                    .flatten()
+            }));
+        }
+        values
+    }
+
     /// Waits until the running executors hold every shard exactly once, each at most its fair
     /// share plus one; returns how long that took.
     pub async fn wait_spread(&self, timeout: Duration) -> Result<Duration, String> {
@@ -373,6 +420,20 @@ impl Cluster {
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
     }
+
+    /// The cluster's own PostgreSQL and RabbitMQ; panics for a cluster on the shared ones.
+    pub fn servers(&mut self) -> &mut PrivateServers {
+        self.servers
+            .as_mut()
+            .expect("a cluster of its own servers (Cluster::start_private)")
+    }
+}
+
+/// `<temp>/botplatform-faults-<pid>/`: the logs of this process's services and servers.
+fn log_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("botplatform-faults-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("log dir");
+    dir
 }
 
 /// Every shard held by exactly one answering executor, none holding more than its share + 1.

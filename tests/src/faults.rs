@@ -80,7 +80,13 @@ pub struct Report {
     pub recovery: Duration,
     /// Notes (e.g. how long the shards took to move).
     pub notes: Vec<String>,
+    /// The conversations whose session log or Graph messages were not exactly as sent (the
+    /// first few, with what was seen), to find their turns in the services' logs.
+    pub suspects: Vec<String>,
 }
+
+/// How many suspect conversations a report names.
+const SUSPECTS: usize = 10;
 
 impl Report {
     pub fn passed(&self) -> bool {
@@ -278,13 +284,18 @@ impl Load {
         let api_logs = session_logs(cluster, targets.api_id, &sessions).await;
         let wa_logs = session_logs(cluster, targets.wa_id, &users).await;
         for name in &sessions {
+            let before = report.anomalies();
             count_log(
                 &mut report,
                 api_logs.get(name),
                 attempted(name).saturating_sub(1),
             );
+            report.suspect(before, || {
+                format!("api {name}: log {:?}", api_logs.get(name))
+            });
         }
         for user in &users {
+            let before = report.anomalies();
             count_log(
                 &mut report,
                 wa_logs.get(user),
@@ -292,8 +303,27 @@ impl Load {
             );
             let texts = bot_texts(&emulator, &targets.phone_number_id, user).await;
             count_texts(&mut report, &texts, attempted(user));
+            report.suspect(before, || {
+                format!(
+                    "whatsapp {user}: log {:?}, Graph texts {texts:?}",
+                    wa_logs.get(user)
+                )
+            });
         }
         report
+    }
+}
+
+impl Report {
+    fn anomalies(&self) -> usize {
+        self.lost + self.duplicated + self.reordered
+    }
+
+    /// Names the conversation `describe` tells of if it added anomalies since `before`.
+    fn suspect(&mut self, before: usize, describe: impl FnOnce() -> String) {
+        if self.anomalies() > before && self.suspects.len() < SUSPECTS {
+            self.suspects.push(describe());
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod faults;
 mod http_stub;
 mod platform;
+pub mod servers;
 mod whatsapp;
 pub use http_stub::HttpStub;
 pub use platform::{ApiIntegration, Platform, PlatformOptions};

@@ -82,7 +82,7 @@ impl Store {
             .await
             .optional()?
         else {
-            // Released in between (the first request was refused): claim it afresh.
+            // Gone in between (expired rows are swept): claim it afresh.
             return Box::pin(self.claim_idempotency_key(key, request_hash, event_id, lease)).await;
         };
         if !crypto_free_eq(&row.request_hash, request_hash) {
@@ -118,14 +118,20 @@ impl Store {
         })
     }
 
-    /// Gives a claimed key back when the request could not be handed to the executor.
+    /// Gives a claimed key back when handing the request to the executor failed: its lease
+    /// ends now, but the key keeps its request and its event id, so that the client's retry
+    /// takes it over with the same event id. A publish that failed may still have reached the
+    /// queue (the broker stored it and died before confirming: the fault suite's
+    /// `rabbitmq-kill-9` found two such); the executor then sees the retry as the same event
+    /// and runs the turn once. With a fresh event id it would run twice.
     pub async fn release_idempotency_key(&self, key: KeyRef<'_>) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
-        diesel::delete(
+        diesel::update(
             idempotency_keys::table
                 .find((key.integration.get(), key.endpoint, key.key))
                 .filter(idempotency_keys::state.eq("in_progress")),
         )
+        .set(idempotency_keys::lease_until.eq(Utc::now() - chrono::Duration::seconds(1)))
         .execute(&mut conn)
         .await?;
         Ok(())

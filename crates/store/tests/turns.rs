@@ -242,15 +242,24 @@ async fn idempotency_keys_claim_replay_mismatch_and_lapse() {
             event_id: "ev-first".into()
         }
     );
-    // Released keys can be claimed again.
+    // A released key (its publish failed, yet the event may have reached the queue) is taken
+    // over at once by the retry, with the same event id, so the executor runs the turn once;
+    // it still belongs to its request.
     store.release_idempotency_key(lapsing()).await.unwrap();
     assert_eq!(
         store
             .claim_idempotency_key(lapsing(), b"other", "ev-third", lease)
             .await
             .unwrap(),
+        Claim::Mismatch
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(lapsing(), b"h", "ev-third", lease)
+            .await
+            .unwrap(),
         Claim::Claimed {
-            event_id: "ev-third".into()
+            event_id: "ev-first".into()
         }
     );
 }

@@ -40,7 +40,13 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> Result<TestDatabase, TestDatabaseError> {
-        let admin_url = server_url();
+        Self::create_on(&server_url()).await
+    }
+
+    /// As `create`, on the server of `admin_url` (a URL of any database on it) instead of the
+    /// configured one: a test that runs a PostgreSQL of its own.
+    pub async fn create_on(admin_url: &str) -> Result<TestDatabase, TestDatabaseError> {
+        let admin_url = admin_url.to_owned();
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         let mut conn = AsyncPgConnection::establish(&admin_url)
             .await

@@ -83,14 +83,23 @@ impl TestVhost {
     /// Creates the vhost; panics with the reason when the broker cannot be reached, since a
     /// test cannot go on without it.
     pub async fn create() -> TestVhost {
-        match Self::try_create().await {
+        Self::create_on(RabbitEnv::from_env()).await
+    }
+
+    pub async fn try_create() -> Result<TestVhost, VhostError> {
+        Self::try_create_on(RabbitEnv::from_env()).await
+    }
+
+    /// As `create`, on the broker `env` names instead of the configured one: a test that runs
+    /// a RabbitMQ node of its own.
+    pub async fn create_on(env: RabbitEnv) -> TestVhost {
+        match Self::try_create_on(env).await {
             Ok(vhost) => vhost,
             Err(error) => panic!("cannot create a RabbitMQ test vhost: {error}"),
         }
     }
 
-    pub async fn try_create() -> Result<TestVhost, VhostError> {
-        let env = RabbitEnv::from_env();
+    pub async fn try_create_on(env: RabbitEnv) -> Result<TestVhost, VhostError> {
         let client = management_client()?;
         let name = format!("t-{}", uuid::Uuid::new_v4());
         let vhost = TestVhost {

@@ -269,6 +269,9 @@ impl ShardManager {
     }
 
     fn publish(&self) {
+        // The configured count beside the held ones, so that an alert compares the two
+        // (`BotplatformShardsUnheld`) instead of a number copied from the configuration.
+        metrics::gauge!("executor_inbound_shards").set(f64::from(self.shard_count));
         self.held.set(
             self.consumers
                 .iter()
