@@ -235,10 +235,8 @@ impl PipelineFloor {
     }
 }
 
-fn stopped(mut watcher: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
-    async move {
-        let _ = watcher.wait_for(|s| *s).await;
-    }
+async fn stopped(mut watcher: watch::Receiver<bool>) {
+    let _ = watcher.wait_for(|s| *s).await;
 }
 
 /// The event the ingress publishes for a text message.

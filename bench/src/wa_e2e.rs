@@ -77,7 +77,9 @@ pub async fn saturate(
             let mut n = 0u64;
             while Instant::now() < deadline {
                 let text = format!("x{run}-{u}-{n}");
-                let signed = hooks.text(&user, "X", ((u as u64) << 32) | n, &text)?;
+                // The label carries this call's run: a wamid seen before is a duplicate.
+                let signed =
+                    hooks.text(&user, &format!("X{run}"), ((u as u64) << 32) | n, &text)?;
                 n += 1;
                 let posted = Utc::now();
                 hooks.post(signed).await?;
