@@ -1,131 +1,24 @@
 //! Webhook to Graph API call: each timed message carries a unique text, the echo bot answers
-//! `got <text>`, and the Meta emulator records the sender's request with its arrival time
-//! (RFC 3339 with nanoseconds, the same clock as this process). The latency of a message is
-//! that time minus the moment its POST started (or was due, in the open-loop phase).
+//! `got <text>`, and the local Graph API (graph_sink.rs) notes when the sender's request for
+//! it arrived, on this process's clock. The latency of a message is that time minus the
+//! moment its POST started (or was due, in the open-loop phase).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use meta_emulator::client::EmulatorClient;
-use tokio::sync::watch;
 
+use crate::graph_sink::Record;
 use crate::stats::Samples;
 use crate::wa_load::{open_loop, Outcome, Schedule, Webhooks};
-use crate::wa_pipeline::PHONE_NUMBER_ID;
 
-// The latencies come from the emulator's timestamps, so polling less often costs no accuracy,
-// only the serial phase's pace; it keeps the reading's own load on the cores small.
-const POLL_EVERY: Duration = Duration::from_millis(20);
-
-#[derive(Default)]
-struct Seen {
-    /// Text of each message sent to a user → when the emulator received it (first time).
-    replies: HashMap<String, DateTime<Utc>>,
-    /// When the first message to each user (digits) was received.
-    first_to_user: HashMap<String, DateTime<Utc>>,
-}
-
-/// Follows the emulator's record of Graph API requests.
-pub struct GraphRecord {
-    seen: Arc<Mutex<Seen>>,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl GraphRecord {
-    pub fn start(client: EmulatorClient) -> GraphRecord {
-        let seen: Arc<Mutex<Seen>> = Arc::default();
-        let (stop, mut stopped) = watch::channel(false);
-        let into = seen.clone();
-        let task = tokio::spawn(async move {
-            let mut since = None;
-            loop {
-                match client.requests(Some(PHONE_NUMBER_ID), since).await {
-                    Ok(records) => {
-                        if let Some(last) = records.last() {
-                            since = Some(last.seq);
-                        }
-                        if let Ok(mut seen) = into.lock() {
-                            for record in records.iter().filter(|r| r.status == 200) {
-                                let (Some(to), Some(text)) = (
-                                    record.body["to"].as_str(),
-                                    record.body["text"]["body"].as_str(),
-                                ) else {
-                                    continue; // a mark-as-read, or not a text
-                                };
-                                let Ok(at) = DateTime::parse_from_rfc3339(&record.time) else {
-                                    continue;
-                                };
-                                seen.replies
-                                    .entry(text.to_owned())
-                                    .or_insert(at.with_timezone(&Utc));
-                                seen.first_to_user
-                                    .entry(to.trim_start_matches('+').to_owned())
-                                    .or_insert(at.with_timezone(&Utc));
-                            }
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "reading the emulator's record"),
-                }
-                tokio::select! {
-                    _ = stopped.wait_for(|s| *s) => return,
-                    _ = tokio::time::sleep(POLL_EVERY) => {}
-                }
-            }
-        });
-        GraphRecord { seen, stop, task }
-    }
-
-    fn reply(&self, text: &str) -> Option<DateTime<Utc>> {
-        self.seen.lock().ok()?.replies.get(text).copied()
-    }
-
-    /// When the emulator received a send of `text`, waiting up to `patience`.
-    pub async fn wait_reply(&self, text: &str, patience: Duration) -> Option<DateTime<Utc>> {
-        let deadline = Instant::now() + patience;
-        loop {
-            if let Some(at) = self.reply(text) {
-                return Some(at);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-
-    fn first_to(&self, user: &str) -> Option<DateTime<Utc>> {
-        self.seen.lock().ok()?.first_to_user.get(user).copied()
-    }
-
-    fn users_reached(&self, users: &[String]) -> usize {
-        self.seen.lock().map_or(0, |seen| {
-            users
-                .iter()
-                .filter(|u| seen.first_to_user.contains_key(*u))
-                .count()
-        })
-    }
-
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
-
-fn since(start: DateTime<Utc>, end: DateTime<Utc>) -> Duration {
+pub fn since(start: DateTime<Utc>, end: DateTime<Utc>) -> Duration {
     Duration::from_micros((end - start).num_microseconds().unwrap_or_default().max(0) as u64)
 }
 
 /// Starts a conversation for each user (the bot's first question) so the timed messages are
 /// answers, the common turn; waits until every user got the question.
-pub async fn warm(
-    hooks: &Arc<Webhooks>,
-    record: &GraphRecord,
-    users: &[String],
-) -> anyhow::Result<()> {
+pub async fn warm(hooks: &Arc<Webhooks>, record: &Record, users: &[String]) -> anyhow::Result<()> {
     for (n, chunk) in users.chunks(32).enumerate() {
         let posts = chunk.iter().enumerate().map(|(i, user)| {
             let id = (n * 32 + i) as u64;
@@ -136,23 +29,13 @@ pub async fn warm(
             result?;
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while record.users_reached(users) < users.len() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {} of {} users got the bot's question",
-            record.users_reached(users),
-            users.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
+    record.wait_users(users, Duration::from_secs(120)).await
 }
 
-/// One message at a time from `user`: POST, wait for the bot's answer at the emulator, next.
+/// One message at a time from `user`: POST, wait for the bot's answer at the Graph API, next.
 pub async fn one_at_a_time(
     hooks: &Arc<Webhooks>,
-    record: &GraphRecord,
+    record: &Record,
     user: &str,
     count: usize,
 ) -> anyhow::Result<(Samples, Duration)> {
@@ -173,6 +56,49 @@ pub async fn one_at_a_time(
     Ok((samples, started.elapsed()))
 }
 
+/// Saturation, closed loop: every one of `users` sends a message, waits for the bot's answer
+/// at the Graph API, and sends the next, for `duration`. Returns each message's latency and
+/// the wall time; the answers per second are the pipeline's capacity with that many
+/// conversations in flight.
+pub async fn saturate(
+    hooks: &Arc<Webhooks>,
+    record: &Arc<Record>,
+    users: &[String],
+    duration: Duration,
+) -> anyhow::Result<(Samples, Duration)> {
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for (u, user) in users.iter().enumerate() {
+        let (hooks, record, user, run) = (hooks.clone(), record.clone(), user.clone(), run.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let text = format!("x{run}-{u}-{n}");
+                // The label carries this call's run: a wamid seen before is a duplicate.
+                let signed =
+                    hooks.text(&user, &format!("X{run}"), ((u as u64) << 32) | n, &text)?;
+                n += 1;
+                let posted = Utc::now();
+                hooks.post(signed).await?;
+                let answered = record
+                    .wait_reply(&format!("got {text}"), Duration::from_secs(60))
+                    .await
+                    .ok_or_else(|| anyhow::anyhow!("no answer to {text} within 60 s"))?;
+                samples.push(since(posted, answered));
+            }
+            anyhow::Ok(samples)
+        }));
+    }
+    let mut all = Samples::default();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    Ok((all, started.elapsed()))
+}
+
 /// What the open-loop end-to-end phase measured.
 pub struct EndToEnd {
     pub delivered: Samples,
@@ -184,7 +110,7 @@ pub struct EndToEnd {
 /// message's latency runs from its due time to the emulator's receipt of its answer.
 pub async fn at_rate(
     hooks: &Arc<Webhooks>,
-    record: &GraphRecord,
+    record: &Record,
     users: &[String],
     rate: f64,
     seconds: f64,
@@ -226,11 +152,7 @@ pub async fn at_rate(
 
 /// New conversations, one per webhook of an open-loop phase (`users[i]` wrote webhook `i`):
 /// the latency of each runs from its due time to the bot's first message to that user.
-pub async fn first_answers(
-    record: &GraphRecord,
-    schedule: &Schedule,
-    users: &[String],
-) -> EndToEnd {
+pub async fn first_answers(record: &Record, schedule: &Schedule, users: &[String]) -> EndToEnd {
     let mut delivered = Samples::default();
     let (mut missing, mut last) = (0, schedule.start_wall);
     let grace_ends = Instant::now() + Duration::from_secs(120);

@@ -13,6 +13,8 @@ use lapin::options::QueuePurgeOptions;
 use serde_json::{json, Value};
 use testkit::vhost::TestVhost;
 
+use crate::pipeline_floor::FloorShape;
+
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const APP_SECRET: &str = "b7e2c4a19f0d4e6a8c3b5d7f9e1a2c4b";
 const ACCESS_TOKEN: &str = "EAAGbenchShortLivedTokenFromTheMetaDashboard0123456789";
@@ -31,6 +33,52 @@ pub struct PipelineOptions {
     pub sender_rate: f64,
     /// Batches the sender handles at once (`SENDER_CONCURRENCY`).
     pub sender_concurrency: usize,
+    /// The Graph API the sender calls (`GRAPH_API_BASE_URL`): the local sink.
+    pub graph_url: String,
+}
+
+/// The services' settings for this benchmark, beside the database, broker and key.
+fn service_settings(options: &PipelineOptions) -> HashMap<&'static str, String> {
+    let mut settings = HashMap::from([
+        ("AMQP_INBOUND_SHARDS", options.shards.to_string()),
+        ("INGRESS_HOST", "127.0.0.1".into()),
+        ("INGRESS_PORT", "0".into()),
+        ("EXECUTOR_HOST", "127.0.0.1".into()),
+        ("EXECUTOR_PORT", "0".into()),
+        ("SENDER_HOST", "127.0.0.1".into()),
+        ("SENDER_PORT", "0".into()),
+        ("GRAPH_API_BASE_URL", options.graph_url.clone()),
+        ("SENDER_RATE_PER_SECOND", options.sender_rate.to_string()),
+        ("SENDER_CONCURRENCY", options.sender_concurrency.to_string()),
+    ]);
+    if options.ingress_workers > 0 {
+        settings.insert("INGRESS_WORKERS", options.ingress_workers.to_string());
+    }
+    settings
+}
+
+/// The executor's and the sender's consumer settings and pool size, as the services read
+/// them from these options, for the whole-pipeline floor to take the same shape.
+pub fn floor_shape(options: &PipelineOptions) -> anyhow::Result<FloorShape> {
+    let (_, key) = crypto::DeploymentKey::generate()?;
+    let mut settings = service_settings(options);
+    settings.insert("DATABASE_URL", "postgres://unused@127.0.0.1/unused".into());
+    settings.insert("AMQP_URL", "amqp://unused@127.0.0.1/unused".into());
+    settings.insert("DEPLOYMENT_KEY", key);
+    let lookup = |name: &str| settings.get(name).cloned();
+    let executor = flow_executor::ExecutorConfig::from_lookup(&lookup)?;
+    let sender = sender::SenderConfig::from_lookup(&lookup)?;
+    Ok(FloorShape {
+        shards: options.shards,
+        turn_prefetch: executor.prefetch,
+        turn_concurrency: executor.turn_concurrency,
+        sender_concurrency: sender.concurrency,
+        sender_prefetch: sender
+            .broker
+            .prefetch
+            .max(u16::try_from(sender.concurrency).unwrap_or(u16::MAX)),
+        pool_size: executor.database.max_connections,
+    })
 }
 
 pub struct Pipeline {
@@ -52,24 +100,10 @@ impl Pipeline {
         let vhost = TestVhost::create().await;
         // Any valid key makes the configurations parse; each is then given the admin's.
         let (_, throwaway_key) = crypto::DeploymentKey::generate()?;
-        let mut settings: HashMap<&'static str, String> = HashMap::from([
-            ("DATABASE_URL", admin.db.url().to_owned()),
-            ("AMQP_URL", vhost.amqp_url()),
-            ("AMQP_INBOUND_SHARDS", options.shards.to_string()),
-            ("DEPLOYMENT_KEY", throwaway_key),
-            ("INGRESS_HOST", "127.0.0.1".into()),
-            ("INGRESS_PORT", "0".into()),
-            ("EXECUTOR_HOST", "127.0.0.1".into()),
-            ("EXECUTOR_PORT", "0".into()),
-            ("SENDER_HOST", "127.0.0.1".into()),
-            ("SENDER_PORT", "0".into()),
-            ("GRAPH_API_BASE_URL", admin.emulator.base_url()),
-            ("SENDER_RATE_PER_SECOND", options.sender_rate.to_string()),
-            ("SENDER_CONCURRENCY", options.sender_concurrency.to_string()),
-        ]);
-        if options.ingress_workers > 0 {
-            settings.insert("INGRESS_WORKERS", options.ingress_workers.to_string());
-        }
+        let mut settings = service_settings(options);
+        settings.insert("DATABASE_URL", admin.db.url().to_owned());
+        settings.insert("AMQP_URL", vhost.amqp_url());
+        settings.insert("DEPLOYMENT_KEY", throwaway_key);
         let lookup = |name: &str| settings.get(name).cloned();
         let mut ingress_config = whatsapp_ingress::IngressConfig::from_lookup(&lookup)?;
         ingress_config.deployment_key = admin.deployment_key.clone();
@@ -135,7 +169,7 @@ impl Pipeline {
 
 /// Publishes the echo bot and connects an active WhatsApp integration to it (everyone may
 /// write: no trigger recipients). Returns the integration id.
-async fn echo_integration(admin: &AdminHarness) -> anyhow::Result<i64> {
+pub async fn echo_integration(admin: &AdminHarness) -> anyhow::Result<i64> {
     let bot: Value = serde_json::from_str(ECHO_BOT)?;
     let (status, created) = admin.post("/v1/bots", BOOTSTRAP_TOKEN, &bot).await;
     anyhow::ensure!(status == 201, "bot not created: {created}");

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use contracts::IntegrationId;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Bytea, Integer, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 
@@ -58,6 +58,88 @@ struct ProgressRow {
     outcome: Option<String>,
 }
 
+/// A message the Graph API accepted, recorded with its batch's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedMessage {
+    pub wamid: String,
+    pub conversation_key: String,
+    /// The `wa_id` or the business-scoped user id it went to.
+    pub recipient: String,
+}
+
+/// One batch's progress to save ([`Store::save_progress`]): `sent_count` payloads done, the
+/// outcome once finished, and the message whose acceptance moved it forward, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressRecord {
+    pub integration: IntegrationId,
+    pub event_id: String,
+    pub sent_count: u32,
+    pub outcome: Option<BatchOutcome>,
+    pub accepted: Option<AcceptedMessage>,
+}
+
+/// What the sender needs to start a batch, read in one statement: where the batch stands and
+/// the integration it is sent for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchStart {
+    /// `None` when the batch was never started.
+    pub progress: Option<BatchProgress>,
+    /// `None` when the integration is gone.
+    pub integration: Option<SendingIntegration>,
+}
+
+/// An integration as the sender sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendingIntegration {
+    pub active: bool,
+    /// `None` when it is not a WhatsApp integration.
+    pub whatsapp: Option<SendingDetails>,
+}
+
+/// The WhatsApp settings a batch is sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendingDetails {
+    pub phone_number_id: String,
+    pub access_token_sealed: Vec<u8>,
+    pub api_version: String,
+    pub template_name: Option<String>,
+    pub template_language: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct BatchStartRow {
+    #[diesel(sql_type = Nullable<Integer>)]
+    sent_count: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    outcome: Option<String>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    active: Option<bool>,
+    #[diesel(sql_type = Nullable<Text>)]
+    phone_number_id: Option<String>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    access_token_sealed: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    api_version: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    template_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    template_language: Option<String>,
+}
+
+fn progress_of(sent_count: i32, outcome: Option<String>) -> Result<BatchProgress, StoreError> {
+    let outcome = outcome
+        .map(|raw| {
+            BatchOutcome::parse(&raw)
+                .ok_or_else(|| StoreError::Corrupt(format!("batch outcome {raw}")))
+        })
+        .transpose()?;
+    Ok(BatchProgress {
+        sent_count: u32::try_from(sent_count)
+            .map_err(|_| StoreError::Corrupt("negative sent_count".into()))?,
+        outcome,
+    })
+}
+
 #[derive(QueryableByName)]
 struct IdRow {
     #[diesel(sql_type = BigInt)]
@@ -78,21 +160,143 @@ impl Store {
         .get_result(&mut conn)
         .await
         .optional()?;
-        row.map(|row| {
-            let outcome = row
-                .outcome
-                .map(|raw| {
-                    BatchOutcome::parse(&raw)
-                        .ok_or_else(|| StoreError::Corrupt(format!("batch outcome {raw}")))
+        row.map(|row| progress_of(row.sent_count, row.outcome))
+            .transpose()
+    }
+
+    /// A batch's progress and its integration, in one round trip.
+    pub async fn batch_start(
+        &self,
+        integration: IntegrationId,
+        event_id: &str,
+    ) -> Result<BatchStart, StoreError> {
+        let mut conn = self.conn().await?;
+        let row: BatchStartRow = diesel::sql_query(
+            "SELECT b.sent_count, b.outcome, i.active, w.phone_number_id, \
+                    w.access_token_sealed, w.api_version, w.template_name, w.template_language \
+             FROM (SELECT 1) AS one \
+             LEFT JOIN outbound_batches b ON b.event_id = $1 \
+             LEFT JOIN integrations i ON i.id = $2 \
+             LEFT JOIN whatsapp_integrations w ON w.integration_id = i.id",
+        )
+        .bind::<Text, _>(event_id)
+        .bind::<BigInt, _>(integration.get())
+        .get_result(&mut conn)
+        .await?;
+        let progress = row
+            .sent_count
+            .map(|count| progress_of(count, row.outcome))
+            .transpose()?;
+        let whatsapp = match (
+            row.phone_number_id,
+            row.access_token_sealed,
+            row.api_version,
+        ) {
+            (Some(phone_number_id), Some(access_token_sealed), Some(api_version)) => {
+                Some(SendingDetails {
+                    phone_number_id,
+                    access_token_sealed,
+                    api_version,
+                    template_name: row.template_name,
+                    template_language: row.template_language,
                 })
-                .transpose()?;
-            Ok(BatchProgress {
-                sent_count: u32::try_from(row.sent_count)
-                    .map_err(|_| StoreError::Corrupt("negative sent_count".into()))?,
-                outcome,
-            })
+            }
+            _ => None,
+        };
+        Ok(BatchStart {
+            progress,
+            integration: row
+                .active
+                .map(|active| SendingIntegration { active, whatsapp }),
         })
-        .transpose()
+    }
+
+    /// Saves the progress of several batches and the messages that moved them forward, in
+    /// one statement (one commit): the sender's group commit. Same rules as
+    /// [`Store::record_outbound_message`] and [`Store::save_batch_progress`]: a status that
+    /// arrived first is kept, progress never goes back, a finished batch keeps its first
+    /// outcome. Several records of one batch (or one wamid) merge into one row.
+    pub async fn save_progress(&self, records: &[&ProgressRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        // One row per key (an upsert may not touch a row twice), in key order, so that two
+        // writers lock rows in the same order.
+        let mut batches: std::collections::BTreeMap<&str, (i64, i32, Option<&str>)> =
+            std::collections::BTreeMap::new();
+        let mut messages: std::collections::BTreeMap<&str, (i64, &str, &str, &str)> =
+            std::collections::BTreeMap::new();
+        for record in records {
+            let count = i32::try_from(record.sent_count)
+                .map_err(|_| StoreError::Corrupt(format!("sent_count {}", record.sent_count)))?;
+            let outcome = record.outcome.map(BatchOutcome::as_str);
+            let integration = record.integration.get();
+            batches
+                .entry(record.event_id.as_str())
+                .and_modify(|(_, sent, first)| {
+                    *sent = (*sent).max(count);
+                    *first = first.or(outcome);
+                })
+                .or_insert((integration, count, outcome));
+            if let Some(accepted) = &record.accepted {
+                messages.entry(accepted.wamid.as_str()).or_insert((
+                    integration,
+                    accepted.conversation_key.as_str(),
+                    accepted.recipient.as_str(),
+                    record.event_id.as_str(),
+                ));
+            }
+        }
+        let wamids: Vec<&str> = messages.keys().copied().collect();
+        let message_integrations: Vec<i64> = messages.values().map(|m| m.0).collect();
+        let keys: Vec<&str> = messages.values().map(|m| m.1).collect();
+        let recipients: Vec<&str> = messages.values().map(|m| m.2).collect();
+        let message_batches: Vec<&str> = messages.values().map(|m| m.3).collect();
+        let event_ids: Vec<&str> = batches.keys().copied().collect();
+        let batch_integrations: Vec<i64> = batches.values().map(|b| b.0).collect();
+        let counts: Vec<i32> = batches.values().map(|b| b.1).collect();
+        let outcomes: Vec<Option<&str>> = batches.values().map(|b| b.2).collect();
+        let mut conn = self.conn().await?;
+        diesel::sql_query(
+            "WITH accepted AS ( \
+                 INSERT INTO outbound_messages (wamid, integration_id, conversation_key, \
+                                                recipient, batch_event_id, status, status_rank) \
+                 SELECT m.wamid, m.integration_id, m.conversation_key, m.recipient, \
+                        m.batch_event_id, 'accepted', 0 \
+                 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[]) \
+                      AS m (wamid, integration_id, conversation_key, recipient, batch_event_id) \
+                 ON CONFLICT (wamid) DO UPDATE SET \
+                     conversation_key = COALESCE(outbound_messages.conversation_key, \
+                                                 EXCLUDED.conversation_key), \
+                     recipient = COALESCE(outbound_messages.recipient, EXCLUDED.recipient), \
+                     batch_event_id = COALESCE(outbound_messages.batch_event_id, \
+                                               EXCLUDED.batch_event_id), \
+                     updated_at = now() \
+                 WHERE outbound_messages.integration_id = EXCLUDED.integration_id) \
+             INSERT INTO outbound_batches (event_id, integration_id, sent_count, outcome, \
+                                           completed_at) \
+             SELECT b.event_id, b.integration_id, b.sent_count, b.outcome, \
+                    CASE WHEN b.outcome IS NULL THEN NULL ELSE now() END \
+             FROM unnest($6::text[], $7::bigint[], $8::integer[], $9::text[]) \
+                  AS b (event_id, integration_id, sent_count, outcome) \
+             ON CONFLICT (event_id) DO UPDATE SET \
+                 sent_count = GREATEST(outbound_batches.sent_count, EXCLUDED.sent_count), \
+                 outcome = COALESCE(outbound_batches.outcome, EXCLUDED.outcome), \
+                 completed_at = COALESCE(outbound_batches.completed_at, EXCLUDED.completed_at), \
+                 updated_at = now()",
+        )
+        .bind::<Array<Text>, _>(&wamids)
+        .bind::<Array<BigInt>, _>(&message_integrations)
+        .bind::<Array<Text>, _>(&keys)
+        .bind::<Array<Text>, _>(&recipients)
+        .bind::<Array<Text>, _>(&message_batches)
+        .bind::<Array<Text>, _>(&event_ids)
+        .bind::<Array<BigInt>, _>(&batch_integrations)
+        .bind::<Array<Integer>, _>(&counts)
+        .bind::<Array<Nullable<Text>>, _>(&outcomes)
+        .execute(&mut conn)
+        .await?;
+        Ok(())
     }
 
     /// Records that `sent_count` payloads of a batch are done and, with an `outcome`, that the

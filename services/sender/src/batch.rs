@@ -1,9 +1,11 @@
 //! Sending one batch: load the integration and its token, mark the inbound message read, send
 //! each rendered payload in order, and record what Meta accepted.
 //!
-//! Redeliveries: progress is saved after every accepted payload (`outbound_batches`), so a
-//! batch delivered again resumes after the last accepted payload and a finished batch is not
-//! sent again. What stays at-least-once is the moment between Meta accepting a message and
+//! Redeliveries: progress is saved after every accepted payload (`outbound_batches`, with the
+//! message in `outbound_messages`, one statement shared with the other batches saving at the
+//! same moment: bookkeeping.rs), and the next payload goes only once that save is committed,
+//! so a batch delivered again resumes after the last accepted payload and a finished batch is
+//! not sent again. What stays at-least-once is the moment between Meta accepting a message and
 //! the progress being saved (the Graph API has no idempotency key): a crash exactly there
 //! sends that one message twice.
 
@@ -17,12 +19,12 @@ use graph_client::payload::{recipient_id, template};
 use graph_client::reaction::{react, GiveUpReason, Reaction, Tried};
 use graph_client::{GraphClient, GraphError, SentMessage, PAIR_RATE_LIMIT_CODE};
 use serde_json::Value;
-use store::integrations::IntegrationDetails;
-use store::sender::BatchOutcome;
+use store::sender::{AcceptedMessage, BatchOutcome, ProgressRecord};
 use store::{FailureClass, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::alerts::{AlertKind, AlertSink};
+use crate::bookkeeping::Bookkeeper;
 use crate::pacing::Pacer;
 use crate::render::render;
 use crate::retry::{random_jitter, RetryPolicy};
@@ -87,6 +89,7 @@ struct ClosedWindow<'a> {
 /// Everything batches share.
 pub struct Context {
     pub store: Store,
+    pub bookkeeper: Bookkeeper,
     pub graph: GraphClient,
     pub tokens: Arc<Tokens>,
     pub pacer: Pacer,
@@ -173,25 +176,17 @@ impl Context {
         closed: Option<ClosedWindow<'_>>,
     ) -> Result<(), Stop> {
         let id = batch.integration_id;
-        let progress = self
-            .durably("reading batch progress", || {
-                self.store.batch_progress(&batch.event_id)
+        let start = self
+            .durably("reading batch progress and integration", || {
+                self.store.batch_start(id, &batch.event_id)
             })
             .await?;
-        if progress.as_ref().is_some_and(|p| p.outcome.is_some()) {
+        if start.progress.as_ref().is_some_and(|p| p.outcome.is_some()) {
             tracing::info!("batch already sent; redelivery ignored");
             return Ok(());
         }
-        let done = progress.map_or(0, |p| p.sent_count as usize);
-        let integration = self
-            .durably("loading the integration", || async {
-                match self.store.find_integration(id).await {
-                    Err(StoreError::NotFound) => Ok(None),
-                    other => other.map(Some),
-                }
-            })
-            .await?;
-        let Some(integration) = integration else {
+        let done = start.progress.map_or(0, |p| p.sent_count as usize);
+        let Some(integration) = start.integration else {
             tracing::info!("integration deleted; batch dropped");
             return Ok(());
         };
@@ -199,7 +194,7 @@ impl Context {
             tracing::info!("integration inactive; batch dropped");
             return Ok(());
         }
-        let IntegrationDetails::Whatsapp(details) = integration.details else {
+        let Some(details) = integration.whatsapp else {
             tracing::error!("not a WhatsApp integration; batch dropped");
             return Ok(());
         };
@@ -220,19 +215,17 @@ impl Context {
         };
         let mut sending = Sending {
             batch,
-            version: details.api_version.clone(),
+            version: details.api_version,
             credentials,
             refreshed: false,
         };
         if let Some(closed) = closed {
-            let configured = details
-                .template_name
-                .clone()
-                .zip(details.template_language.clone())
-                .map(|(name, language_code)| FallbackTemplate {
+            let configured = details.template_name.zip(details.template_language).map(
+                |(name, language_code)| FallbackTemplate {
                     name,
                     language_code,
-                });
+                },
+            );
             return self
                 .fall_back_later(&mut sending, &closed, configured.as_ref())
                 .await;
@@ -297,15 +290,8 @@ impl Context {
         }
         if done >= payloads.len() {
             // Nothing (left) to send: only the mark-read, or a resumed batch already complete.
-            self.durably("saving batch progress", || {
-                self.store.save_batch_progress(
-                    id,
-                    &batch.event_id,
-                    done as u32,
-                    Some(BatchOutcome::Sent),
-                )
-            })
-            .await?;
+            self.save(batch, done, Some(BatchOutcome::Sent), None)
+                .await?;
         }
         Ok(())
     }
@@ -330,16 +316,7 @@ impl Context {
                 failed_batch = closed.failed_batch,
                 "the batch already fell back to the template"
             );
-            return self
-                .durably("saving batch progress", || {
-                    self.store.save_batch_progress(
-                        batch.integration_id,
-                        &batch.event_id,
-                        0,
-                        Some(BatchOutcome::Sent),
-                    )
-                })
-                .await;
+            return self.save(batch, 0, Some(BatchOutcome::Sent), None).await;
         }
         let reason = format!(
             "Meta reported message {} failed: outside the 24-hour window (131047)",
@@ -397,26 +374,36 @@ impl Context {
         sent_count: usize,
         outcome: Option<BatchOutcome>,
     ) -> Result<(), Stop> {
-        let id = batch.integration_id;
-        if let Some(sent) = sent {
-            self.durably("recording the sent message", || {
-                self.store.record_outbound_message(
-                    id,
-                    &sent.wamid,
-                    batch.conversation_key.as_str(),
-                    recipient_id(&batch.to),
-                    &batch.event_id,
-                )
-            })
-            .await?;
-        }
-        self.durably("saving batch progress", || {
-            self.store
-                .save_batch_progress(id, &batch.event_id, sent_count as u32, outcome)
-        })
-        .await?;
-        self.activity.touch(&self.store, id).await;
+        let accepted = sent.map(|sent| AcceptedMessage {
+            wamid: sent.wamid,
+            conversation_key: batch.conversation_key.as_str().to_owned(),
+            recipient: recipient_id(&batch.to).to_owned(),
+        });
+        self.save(batch, sent_count, outcome, accepted).await?;
+        self.activity.touch(&self.store, batch.integration_id).await;
         Ok(())
+    }
+
+    /// Saves a batch's progress (and the message that moved it, if any), waiting out
+    /// transient failures; returns once it is committed.
+    async fn save(
+        &self,
+        batch: &OutboundWhatsapp,
+        sent_count: usize,
+        outcome: Option<BatchOutcome>,
+        accepted: Option<AcceptedMessage>,
+    ) -> Result<(), Stop> {
+        let record = ProgressRecord {
+            integration: batch.integration_id,
+            event_id: batch.event_id.clone(),
+            sent_count: u32::try_from(sent_count).unwrap_or(u32::MAX),
+            outcome,
+            accepted,
+        };
+        self.durably("saving batch progress", || {
+            self.bookkeeper.save(record.clone())
+        })
+        .await
     }
 
     /// Alerts, and finishes the batch as failed so that a redelivery does not try again.
@@ -429,15 +416,8 @@ impl Context {
     ) -> Result<(), Stop> {
         tracing::warn!(kind = kind.as_str(), %detail, "batch given up");
         self.alerts.alert(batch.integration_id, kind, detail);
-        self.durably("saving batch progress", || {
-            self.store.save_batch_progress(
-                batch.integration_id,
-                &batch.event_id,
-                sent_count as u32,
-                Some(BatchOutcome::Failed),
-            )
-        })
-        .await
+        self.save(batch, sent_count, Some(BatchOutcome::Failed), None)
+            .await
     }
 
     /// One Graph call, paced, with backoff on retryable errors and one token refresh.

@@ -11,6 +11,7 @@
 
 pub mod alerts;
 mod batch;
+mod bookkeeping;
 mod config;
 pub mod pacing;
 pub use whatsapp_render as render;
@@ -64,6 +65,17 @@ impl RunningSender {
         self.probes.stop().await;
         self.broker.close().await;
     }
+
+    /// Stops at once, as a crash would: batches in flight are dropped wherever they are
+    /// (after a Graph call, before its bookkeeping is committed), unacknowledged, and go back
+    /// to the queue when the connection closes. Tests use it to check redelivery after a
+    /// crash; a statement already sent to PostgreSQL is the test's to cancel.
+    pub async fn crash(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        self.probes.stop().await;
+        self.broker.close().await;
+    }
 }
 
 /// Starts with the e-mail alerts of `config.alerts` (only logged without `SMTP_URL`).
@@ -106,8 +118,10 @@ async fn start_inner(
         key: config.deployment_key.clone(),
         alerts: alerts.clone(),
     });
+    let (bookkeeper, bookkeeping) = bookkeeping::Bookkeeper::new(store.clone());
     let context = Arc::new(batch::Context {
         store: store.clone(),
+        bookkeeper,
         graph,
         tokens: tokens.clone(),
         pacer: pacing::Pacer::new(config.rate_per_second),
@@ -117,6 +131,8 @@ async fn start_inner(
         shutdown: watcher.clone(),
     });
     let mut tasks = JoinSet::new();
+    // Ends once the consumer is done with the context (its last batch saved).
+    tasks.spawn(bookkeeping);
     tasks.spawn(consume(
         broker.clone(),
         context,

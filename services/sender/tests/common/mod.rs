@@ -346,6 +346,13 @@ impl Harness {
         }
     }
 
+    /// Crashes the sender (`RunningSender::crash`): its batches in flight go back to the queue.
+    pub async fn crash_sender(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            sender.crash().await;
+        }
+    }
+
     /// Starts a sender again on the same database, vhost and emulator.
     pub async fn restart_sender(&mut self, adjust: impl FnOnce(&mut SenderConfig)) {
         self.stop_sender().await;
