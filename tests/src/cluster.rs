@@ -135,6 +135,27 @@ impl Drop for Service {
     }
 }
 
+/// What a cluster is started with beyond its executor count.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub executors: usize,
+    /// The gateway's `API_REPLY_DEADLINE_MS`.
+    pub reply_deadline: Duration,
+    /// Services run under `valgrind --tool=callgrind` (benchmarks' instruction counts); their
+    /// profiles go to `<log dir>/callgrind.<service>.<pid>`.
+    pub callgrind: Vec<String>,
+}
+
+impl ClusterOptions {
+    pub fn new(executors: usize) -> Self {
+        ClusterOptions {
+            executors,
+            reply_deadline: Duration::from_secs(10),
+            callgrind: Vec::new(),
+        }
+    }
+}
+
 /// Everything the fault suite runs.
 pub struct Cluster {
     pub db: TestDatabase,
@@ -149,11 +170,17 @@ pub struct Cluster {
     deployment_key: String,
     log_dir: PathBuf,
     started: usize,
+    callgrind: Vec<String>,
 }
 
 impl Cluster {
     /// Starts every service (and `executors` flow-executors) and waits until all are ready.
     pub async fn start(executors: usize) -> Cluster {
+        Self::start_with(ClusterOptions::new(executors)).await
+    }
+
+    pub async fn start_with(options: ClusterOptions) -> Cluster {
+        let executors = options.executors;
         crypto::install_tls_crypto_provider();
         let bin = binaries().to_path_buf();
         let db = TestDatabase::create().await.expect("test database");
@@ -179,6 +206,7 @@ impl Cluster {
                 ("META_EMULATOR_MAX_RECORDED_REQUESTS", "1000000".into()),
             ],
             emulator_port,
+            false,
         );
         let mut cluster = Cluster {
             emulator,
@@ -193,6 +221,7 @@ impl Cluster {
             db,
             vhost,
             started: 0,
+            callgrind: options.callgrind.clone(),
         };
         wait_ready(&cluster.client, &cluster.emulator, "/health").await;
         let admin_port = free_port();
@@ -207,14 +236,24 @@ impl Cluster {
             ("API_DEFAULT_RATE_LIMIT_PER_MINUTE", "1000000".into()),
         ]);
         // The admin migrates the database first; the others find it migrated.
-        cluster.admin = spawn(&bin, &cluster.log_dir, "admin", &admin_env, admin_port);
+        cluster.admin = spawn(
+            &bin,
+            &cluster.log_dir,
+            "admin",
+            &admin_env,
+            admin_port,
+            false,
+        );
         wait_ready(&cluster.client, &cluster.admin, "/ready").await;
         cluster.gateway = cluster.spawn_service(
             "api-gateway",
             "API_GATEWAY",
             &[
                 ("GATEWAY_INSTANCE_ID", "faults-gateway".into()),
-                ("API_REPLY_DEADLINE_MS", "10000".into()),
+                (
+                    "API_REPLY_DEADLINE_MS",
+                    options.reply_deadline.as_millis().to_string(),
+                ),
             ],
         );
         cluster.ingress = cluster.spawn_service("whatsapp-ingress", "INGRESS", &[]);
@@ -253,7 +292,8 @@ impl Cluster {
         env.push((leak(format!("{prefix}_HOST")), "127.0.0.1".into()));
         env.push((leak(format!("{prefix}_PORT")), port.to_string()));
         env.extend(extra.iter().cloned());
-        spawn(binaries(), &self.log_dir, binary, &env, port)
+        let profiled = self.callgrind.iter().any(|name| name == binary);
+        spawn(binaries(), &self.log_dir, binary, &env, port, profiled)
     }
 
     pub fn spawn_sender(&self) -> Service {
@@ -411,13 +451,26 @@ fn spawn(
     binary: &str,
     env: &[(&'static str, String)],
     port: u16,
+    callgrind: bool,
 ) -> Service {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log_dir.join(format!("{binary}-{port}.log")))
         .expect("log file");
-    let mut command = Command::new(bin.join(binary));
+    let mut command = if callgrind {
+        let mut valgrind = Command::new("valgrind");
+        valgrind
+            .arg("--tool=callgrind")
+            .arg(format!(
+                "--callgrind-out-file={}",
+                log_dir.join(format!("callgrind.{binary}.%p")).display()
+            ))
+            .arg(bin.join(binary));
+        valgrind
+    } else {
+        Command::new(bin.join(binary))
+    };
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
