@@ -77,7 +77,8 @@ async fn main() -> anyhow::Result<()> {
     let serial = serial.summary(serial_wall);
     let mut loads = Vec::new();
     for &sessions in &args.sessions {
-        let (load, wall) = drive(&target, sessions, args.messages, &format!("load{sessions}")).await?;
+        let (load, wall) =
+            drive(&target, sessions, args.messages, &format!("load{sessions}")).await?;
         loads.push(load.summary(wall));
     }
 
@@ -90,7 +91,10 @@ async fn main() -> anyhow::Result<()> {
         (serial.p50.as_secs_f64() - floor_serial.p50.as_secs_f64()) * 1e3
     );
     for ((sessions, floor_load), load) in args.sessions.iter().zip(&floor_loads).zip(&loads) {
-        println!("{sessions} concurrent sessions × {} messages", args.messages);
+        println!(
+            "{sessions} concurrent sessions × {} messages",
+            args.messages
+        );
         println!("  floor     {floor_load}");
         println!("  platform  {load}");
         println!(

@@ -77,10 +77,7 @@ async fn main() -> anyhow::Result<()> {
     let cluster = Cluster::start_with(options).await;
     let targets = Targets::create(&cluster).await;
     let held = cluster
-        .integration(
-            &held_bot(&stub.url),
-            json!({"kind": "api", "name": "held"}),
-        )
+        .integration(&held_bot(&stub.url), json!({"kind": "api", "name": "held"}))
         .await;
     let held_id = held["id"].as_i64().unwrap_or_default();
     let held_key = held["api_key"].as_str().unwrap_or_default().to_owned();
@@ -145,7 +142,11 @@ async fn main() -> anyhow::Result<()> {
     let held_base = format!("{}/api/integrations/api/{held_id}", cluster.gateway.url(""));
     let mut waiting = tokio::task::JoinSet::new();
     for n in 0..args.waiting {
-        let (client, url, key) = (client.clone(), format!("{held_base}/session"), held_key.clone());
+        let (client, url, key) = (
+            client.clone(),
+            format!("{held_base}/session"),
+            held_key.clone(),
+        );
         waiting.spawn(async move {
             let response = client
                 .post(url)
@@ -272,7 +273,13 @@ async fn api_conversations(
                     return anyhow::Ok(wrong);
                 }
                 let session = format!("live-{n}");
-                let start = post(&client, &format!("{base}/session"), &key, json!({"session_id": session})).await?;
+                let start = post(
+                    &client,
+                    &format!("{base}/session"),
+                    &key,
+                    json!({"session_id": session}),
+                )
+                .await?;
                 wrong += usize::from(!answer_says(&start, &expected_text(0)));
                 let url = format!("{base}/session/{session}/message");
                 let answer = post(&client, &url, &key, json!({"message": "m1"})).await?;
@@ -287,7 +294,12 @@ async fn api_conversations(
     Ok(wrong)
 }
 
-async fn post(client: &reqwest::Client, url: &str, key: &str, body: Value) -> anyhow::Result<Value> {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
     let response = client
         .post(url)
         .header("X-API-Key", key)

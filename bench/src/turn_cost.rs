@@ -29,7 +29,11 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     messages: usize,
     /// Services to profile.
-    #[arg(long, value_delimiter = ',', default_value = "flow-executor,api-gateway")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "flow-executor,api-gateway"
+    )]
     services: Vec<String>,
 }
 
@@ -145,7 +149,12 @@ async fn drive(
     Ok(turns)
 }
 
-async fn post(client: &reqwest::Client, url: &str, key: &str, body: Value) -> anyhow::Result<Value> {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
     let response = client
         .post(url)
         .header("X-API-Key", key)

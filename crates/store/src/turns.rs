@@ -363,17 +363,16 @@ impl TurnTx {
                     state,
                     expires_at,
                 } => {
-                    let updated = diesel::update(
-                        found.filter(sessions::revision.eq(*expected_revision)),
-                    )
-                    .set((
-                        sessions::state.eq(state),
-                        sessions::revision.eq(expected_revision + 1),
-                        sessions::updated_at.eq(diesel::dsl::now),
-                        sessions::expires_at.eq(expires_at),
-                    ))
-                    .execute(&mut conn)
-                    .await?;
+                    let updated =
+                        diesel::update(found.filter(sessions::revision.eq(*expected_revision)))
+                            .set((
+                                sessions::state.eq(state),
+                                sessions::revision.eq(expected_revision + 1),
+                                sessions::updated_at.eq(diesel::dsl::now),
+                                sessions::expires_at.eq(expires_at),
+                            ))
+                            .execute(&mut conn)
+                            .await?;
                     if updated == 1 {
                         Ok(())
                     } else {

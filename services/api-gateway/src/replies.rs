@@ -119,7 +119,10 @@ mod tests {
         let abandoned = pending.register("b");
         assert_eq!(pending.waiting(), 2);
         pending.deliver(reply("a"));
-        assert_eq!(answered.recv().await.map(|r| r.correlation_id), Some("a".into()));
+        assert_eq!(
+            answered.recv().await.map(|r| r.correlation_id),
+            Some("a".into())
+        );
         assert_eq!(pending.waiting(), 1);
         drop(abandoned);
         assert_eq!(pending.waiting(), 0);

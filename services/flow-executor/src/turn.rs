@@ -411,9 +411,7 @@ impl TurnContext {
             }
             (Input::Text { .. } | Input::SelectedOption { .. }, Channel::Api) => match live {
                 None => Ok(unchanged(session_not_found())),
-                Some(session) => {
-                    self.advance(event, target, session, answers, trace).await
-                }
+                Some(session) => self.advance(event, target, session, answers, trace).await,
             },
             (_, Channel::Whatsapp) => match live {
                 // A WhatsApp message without a conversation starts one; the message is its
