@@ -2,7 +2,7 @@
 //! second and p50/p99 latency, beside a floor measured in the same run (floor.rs).
 //!
 //! Run by hand, in release mode (see docs/performance.md):
-//!   cargo run --release -p bench --bin api-bench -- --sessions 64 --messages 40
+//!   cargo run --release -p bench --bin api-bench -- --sessions 64,256 --messages 40
 
 mod floor;
 mod stats;
@@ -18,9 +18,9 @@ use crate::stats::Samples;
 
 #[derive(Parser, Debug)]
 struct Args {
-    /// Concurrent sessions in the throughput phase.
-    #[arg(long, default_value_t = 64)]
-    sessions: usize,
+    /// Concurrent sessions in the throughput phases (one phase each, floor and platform).
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    sessions: Vec<usize>,
     /// Messages each session sends in the throughput phase.
     #[arg(long, default_value_t = 40)]
     messages: usize,
@@ -47,9 +47,12 @@ async fn main() -> anyhow::Result<()> {
     // Warm up both paths (connections, prepared statements, caches).
     floor::drive(&floor, 8, 20).await?;
     let (floor_serial, floor_serial_wall) = floor::drive(&floor, 1, args.serial).await?;
-    let (floor_load, floor_load_wall) = floor::drive(&floor, args.sessions, args.messages).await?;
     let floor_serial = floor_serial.summary(floor_serial_wall);
-    let floor_load = floor_load.summary(floor_load_wall);
+    let mut floor_loads = Vec::new();
+    for &sessions in &args.sessions {
+        let (load, wall) = floor::drive(&floor, sessions, args.messages).await?;
+        floor_loads.push(load.summary(wall));
+    }
 
     let platform = Platform::start_with(PlatformOptions {
         reply_deadline: Duration::from_secs(30),
@@ -61,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
     .await;
     let (key, integration) = echo_integration(&platform).await;
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.sessions * 2)
+        .pool_max_idle_per_host(args.sessions.iter().max().copied().unwrap_or(64) * 2)
         .build()?;
     let target = Arc::new(Target {
         base: platform.api_base_url.clone(),
@@ -71,25 +74,34 @@ async fn main() -> anyhow::Result<()> {
     });
     drive(&target, 8, 20, "warm").await?;
     let (serial, serial_wall) = drive(&target, 1, args.serial, "serial").await?;
-    let (load, load_wall) = drive(&target, args.sessions, args.messages, "load").await?;
     let serial = serial.summary(serial_wall);
-    let load = load.summary(load_wall);
+    let mut loads = Vec::new();
+    for &sessions in &args.sessions {
+        let (load, wall) =
+            drive(&target, sessions, args.messages, &format!("load{sessions}")).await?;
+        loads.push(load.summary(wall));
+    }
 
     println!();
     println!("one request at a time ({} requests)", args.serial);
     println!("  floor     {floor_serial}");
     println!("  platform  {serial}");
     println!(
-        "{} concurrent sessions × {} messages",
-        args.sessions, args.messages
+        "  p50 above the floor's: {:.2} ms",
+        (serial.p50.as_secs_f64() - floor_serial.p50.as_secs_f64()) * 1e3
     );
-    println!("  floor     {floor_load}");
-    println!("  platform  {load}");
-    println!(
-        "platform / floor throughput at {} sessions: {:.0}%",
-        args.sessions,
-        100.0 * load.per_second / floor_load.per_second.max(1e-9)
-    );
+    for ((sessions, floor_load), load) in args.sessions.iter().zip(&floor_loads).zip(&loads) {
+        println!(
+            "{sessions} concurrent sessions × {} messages",
+            args.messages
+        );
+        println!("  floor     {floor_load}");
+        println!("  platform  {load}");
+        println!(
+            "platform / floor throughput at {sessions} sessions: {:.0}%",
+            100.0 * load.per_second / floor_load.per_second.max(1e-9)
+        );
+    }
     platform.stop().await;
     if let Ok(floor) = Arc::try_unwrap(floor) {
         floor.stop().await;

@@ -131,6 +131,27 @@ impl Drop for Service {
     }
 }
 
+/// What a cluster is started with beyond its executor count.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub executors: usize,
+    /// The gateway's `API_REPLY_DEADLINE_MS`.
+    pub reply_deadline: Duration,
+    /// Services run under `valgrind --tool=callgrind` (benchmarks' instruction counts); their
+    /// profiles go to `<log dir>/callgrind.<service>.<pid>`.
+    pub callgrind: Vec<String>,
+}
+
+impl ClusterOptions {
+    pub fn new(executors: usize) -> Self {
+        ClusterOptions {
+            executors,
+            reply_deadline: Duration::from_secs(10),
+            callgrind: Vec::new(),
+        }
+    }
+}
+
 /// Everything the fault suite runs.
 pub struct Cluster {
     pub db: TestDatabase,
@@ -148,15 +169,21 @@ pub struct Cluster {
     /// The cluster's own PostgreSQL and RabbitMQ (`start_private`); last, so that they stop
     /// after the services.
     servers: Option<PrivateServers>,
+    callgrind: Vec<String>,
 }
 
 impl Cluster {
     /// Starts every service (and `executors` flow-executors) on the machine's PostgreSQL and
     /// RabbitMQ (a fresh database and vhost) and waits until all are ready.
     pub async fn start(executors: usize) -> Cluster {
+        Self::start_with(ClusterOptions::new(executors)).await
+    }
+
+    /// As `start`, with the options of `ClusterOptions` (benchmarks: reply deadline, callgrind).
+    pub async fn start_with(options: ClusterOptions) -> Cluster {
         let db = TestDatabase::create().await.expect("test database");
         let vhost = TestVhost::create().await;
-        Self::start_on(executors, db, vhost, None).await
+        Self::start_on(options, db, vhost, None).await
     }
 
     /// As `start`, on a PostgreSQL and a RabbitMQ node of the cluster's own (`servers()`),
@@ -170,11 +197,11 @@ impl Cluster {
             .await
             .expect("test database");
         let vhost = TestVhost::create_on(servers.rabbit.env()).await;
-        Self::start_on(executors, db, vhost, Some(servers)).await
+        Self::start_on(ClusterOptions::new(executors), db, vhost, Some(servers)).await
     }
 
     async fn start_on(
-        executors: usize,
+        options: ClusterOptions,
         db: TestDatabase,
         vhost: TestVhost,
         servers: Option<PrivateServers>,
@@ -200,6 +227,7 @@ impl Cluster {
                 ("META_EMULATOR_MAX_RECORDED_REQUESTS", "1000000".into()),
             ],
             emulator_port,
+            false,
         );
         let mut cluster = Cluster {
             emulator,
@@ -215,6 +243,7 @@ impl Cluster {
             vhost,
             started: 0,
             servers,
+            callgrind: options.callgrind.clone(),
         };
         wait_ready(&cluster.client, &cluster.emulator, "/health").await;
         let admin_port = free_port();
@@ -229,19 +258,29 @@ impl Cluster {
             ("API_DEFAULT_RATE_LIMIT_PER_MINUTE", "1000000".into()),
         ]);
         // The admin migrates the database first; the others find it migrated.
-        cluster.admin = spawn(&bin, &cluster.log_dir, "admin", &admin_env, admin_port);
+        cluster.admin = spawn(
+            &bin,
+            &cluster.log_dir,
+            "admin",
+            &admin_env,
+            admin_port,
+            false,
+        );
         wait_ready(&cluster.client, &cluster.admin, "/ready").await;
         cluster.gateway = cluster.spawn_service(
             "api-gateway",
             "API_GATEWAY",
             &[
                 ("GATEWAY_INSTANCE_ID", "faults-gateway".into()),
-                ("API_REPLY_DEADLINE_MS", "10000".into()),
+                (
+                    "API_REPLY_DEADLINE_MS",
+                    options.reply_deadline.as_millis().to_string(),
+                ),
             ],
         );
         cluster.ingress = cluster.spawn_service("whatsapp-ingress", "INGRESS", &[]);
         cluster.sender = Some(cluster.spawn_sender());
-        for _ in 0..executors {
+        for _ in 0..options.executors {
             let executor = cluster.spawn_executor();
             cluster.executors.push(executor);
         }
@@ -275,7 +314,8 @@ impl Cluster {
         env.push((leak(format!("{prefix}_HOST")), "127.0.0.1".into()));
         env.push((leak(format!("{prefix}_PORT")), port.to_string()));
         env.extend(extra.iter().cloned());
-        spawn(binaries(), &self.log_dir, binary, &env, port)
+        let profiled = self.callgrind.iter().any(|name| name == binary);
+        spawn(binaries(), &self.log_dir, binary, &env, port, profiled)
     }
 
     pub fn spawn_sender(&self) -> Service {
@@ -472,13 +512,26 @@ fn spawn(
     binary: &str,
     env: &[(&'static str, String)],
     port: u16,
+    callgrind: bool,
 ) -> Service {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log_dir.join(format!("{binary}-{port}.log")))
         .expect("log file");
-    let mut command = Command::new(bin.join(binary));
+    let mut command = if callgrind {
+        let mut valgrind = Command::new("valgrind");
+        valgrind
+            .arg("--tool=callgrind")
+            .arg(format!(
+                "--callgrind-out-file={}",
+                log_dir.join(format!("callgrind.{binary}.%p")).display()
+            ))
+            .arg(bin.join(binary));
+        valgrind
+    } else {
+        Command::new(bin.join(binary))
+    };
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -110,3 +110,43 @@ async fn one_conversation_key_always_lands_in_one_shard_and_keys_spread_over_sha
         "40 keys should spread over several of the 8 shards, used {used:?}"
     );
 }
+
+/// The consistent-hash exchange gives each shard an equal share of conversations: with 4,000
+/// keys shaped like the platform's (`<integration>:<session>`), every one of the 8 shards gets
+/// within a quarter of its share (binomial noise alone is about ±4% here; a skewed hash ring
+/// shows as several times the share on one shard, as queue depths might suggest).
+#[tokio::test]
+async fn conversation_keys_spread_evenly_over_the_shards() {
+    let vhost = TestVhost::create().await;
+    let broker = common::connect(&vhost, "spread-test").await;
+    let publisher = broker.publisher();
+    let keys = 4_000;
+    let sends = (0..keys).map(|i| {
+        let publisher = publisher.clone();
+        async move {
+            let key = format!("{}:session-{i:x}-{}", 1 + i % 5, i * 7919);
+            publisher
+                .publish(
+                    INBOUND_EXCHANGE,
+                    &key,
+                    b"x",
+                    &PublishOptions::default().mandatory(),
+                )
+                .await
+                .expect("publish to the inbound exchange");
+        }
+    });
+    futures_util::future::join_all(sends).await;
+    let mut counts = Vec::new();
+    for shard in broker.topology().inbound_queues() {
+        counts.push(common::ready_count(&broker, &shard).await);
+    }
+    assert_eq!(counts.iter().sum::<u32>(), keys, "{counts:?}");
+    let share = keys / u32::from(broker.topology().inbound_shards);
+    for (shard, &count) in counts.iter().enumerate() {
+        assert!(
+            count * 4 >= share * 3 && count * 4 <= share * 5,
+            "shard {shard} holds {count} of {keys} events (share {share}): {counts:?}"
+        );
+    }
+}

@@ -39,7 +39,7 @@ impl SessionRecord {
     }
 }
 
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct NewSession {
     pub integration_id: i64,
@@ -183,13 +183,68 @@ impl Store {
     }
 }
 
-/// Before a turn, in one round trip: the outputs stored if `event_id` was already handled,
-/// and the integration's state for starting a session (`None` when it does not exist).
+/// What a turn starts from, read in its first statement.
+#[derive(Debug)]
+pub struct Preflight {
+    /// The outputs stored if the event was already handled.
+    pub stored: Option<Value>,
+    /// The integration's state for starting a session (`None` when it does not exist).
+    pub target: Option<StartTarget>,
+    /// The conversation's session, locked until the transaction ends.
+    pub session: Option<SessionRecord>,
+}
+
+/// The session's columns, each nullable: a session row left-joined to the preflight.
+#[derive(QueryableByName)]
+struct LockedSession {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    s_integration_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    s_session_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    s_user_identifier: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    s_bot_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    s_bot_version: Option<i32>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Jsonb>)]
+    s_state: Option<Value>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    s_revision: Option<i64>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
+    s_created_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
+    s_updated_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
+    s_expires_at: Option<DateTime<Utc>>,
+}
+
+impl LockedSession {
+    fn record(self) -> Option<SessionRecord> {
+        Some(SessionRecord {
+            integration_id: self.s_integration_id?,
+            session_id: self.s_session_id?,
+            user_identifier: self.s_user_identifier?,
+            bot_id: self.s_bot_id?,
+            bot_version: self.s_bot_version?,
+            state: self.s_state?,
+            revision: self.s_revision?,
+            created_at: self.s_created_at?,
+            updated_at: self.s_updated_at?,
+            expires_at: self.s_expires_at,
+        })
+    }
+}
+
+/// A turn's first statement, one round trip: the outputs stored if `event_id` was already
+/// handled, the integration's state for starting a session, and the session, locked (the
+/// CTE is materialised, so the lock is taken whether or not the rest finds anything).
 async fn preflight(
     conn: &mut AsyncPgConnection,
     event_id: &str,
     integration: IntegrationId,
-) -> Result<(Option<Value>, Option<StartTarget>), StoreError> {
+    session_id: &str,
+) -> Result<Preflight, StoreError> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = Nullable<diesel::sql_types::Jsonb>)]
@@ -198,36 +253,202 @@ async fn preflight(
         found: bool,
         #[diesel(embed)]
         target: StartTarget,
+        #[diesel(embed)]
+        session: LockedSession,
     }
     let row: Row = diesel::sql_query(
-        "SELECT (SELECT outputs FROM processed_events WHERE event_id = $1) AS outputs, \
+        "WITH locked AS (SELECT * FROM sessions WHERE integration_id = $2 AND session_id = $3                          FOR UPDATE) \
+         SELECT (SELECT outputs FROM processed_events WHERE event_id = $1) AS outputs, \
                 (i.id IS NOT NULL) AS found, \
                 COALESCE(i.active, false) AS active, i.bot_id, COALESCE(i.pinned_version, b.latest_version) AS bot_version, \
                 a.variable_injection, w.conversation_expiry_seconds, \
-                w.template_name, w.template_language \
+                w.template_name, w.template_language, \
+                s.integration_id AS s_integration_id, s.session_id AS s_session_id, \
+                s.user_identifier AS s_user_identifier, s.bot_id AS s_bot_id, \
+                s.bot_version AS s_bot_version, s.state AS s_state, s.revision AS s_revision, \
+                s.created_at AS s_created_at, s.updated_at AS s_updated_at, \
+                s.expires_at AS s_expires_at \
          FROM (SELECT 1) AS one \
          LEFT JOIN integrations i ON i.id = $2 \
          LEFT JOIN bots b ON b.id = i.bot_id \
          LEFT JOIN api_integrations a ON a.integration_id = i.id \
-         LEFT JOIN whatsapp_integrations w ON w.integration_id = i.id",
+         LEFT JOIN whatsapp_integrations w ON w.integration_id = i.id \
+         LEFT JOIN locked s ON true",
     )
     .bind::<Text, _>(event_id)
     .bind::<BigInt, _>(integration.get())
+    .bind::<Text, _>(session_id)
     .get_result(conn)
     .await?;
-    Ok((row.outputs, row.found.then_some(row.target)))
+    Ok(Preflight {
+        stored: row.outputs,
+        target: row.found.then_some(row.target),
+        session: row.session.record(),
+    })
+}
+
+/// What a turn does to its session, written with the turn's record (`TurnTx::finish`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionWrite {
+    /// Nothing (the flow did not run, or failed: the session is unchanged).
+    Keep,
+    /// A new session (`Conflict` if one exists: the caller locked and checked first).
+    Insert(NewSession),
+    /// The session's new state, if it is still at `expected_revision` (else `Concurrent`).
+    Update {
+        expected_revision: i64,
+        state: Value,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// The flow ended.
+    Delete,
+}
+
+/// The record that an event was handled, written by `TurnTx::finish`: what the turn produced
+/// (republished as is for a duplicate) and, for recording the conversation as a scenario, the
+/// conversation's session id with its `transcripts::TranscriptTurn`.
+pub struct Processed<'a> {
+    pub event_id: &'a str,
+    pub outputs: &'a Value,
+    pub transcript: Option<(&'a str, &'a Value)>,
+}
+
+/// What becomes of the event's Idempotency-Key, written with the turn's record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyOutcome<'a> {
+    /// The answer, for a retry to replay.
+    Complete {
+        endpoint: &'a str,
+        key: &'a str,
+        status: u16,
+        body: Value,
+    },
+    /// Refused before the flow ran: a retry is decided again.
+    Release { endpoint: &'a str, key: &'a str },
 }
 
 impl TurnTx {
     /// The turn's first statement (one connection and one round trip per turn matter at the
-    /// rates we target): whether the event was already handled, with its stored outputs, and
-    /// the integration's state.
+    /// rates we target): whether the event was already handled, with its stored outputs, the
+    /// integration's state, and the conversation's session, locked until commit.
     pub async fn preflight(
         &mut self,
         event_id: &str,
         integration: IntegrationId,
-    ) -> Result<(Option<Value>, Option<StartTarget>), StoreError> {
-        preflight(&mut self.conn, event_id, integration).await
+        session_id: &str,
+    ) -> Result<Preflight, StoreError> {
+        preflight(&mut self.conn, event_id, integration, session_id).await
+    }
+
+    /// The rest of a turn, in one round trip (the statements are pipelined on the
+    /// connection): the session write, the record that `event_id` was handled with its
+    /// outputs, and the Idempotency-Key's outcome. `Ok(false)` when the event was already
+    /// recorded (a duplicate raced us): the caller rolls back and republishes the stored
+    /// outputs. Any error leaves the transaction to be rolled back, as each statement alone
+    /// would.
+    pub async fn finish(
+        &mut self,
+        integration: IntegrationId,
+        session_id: &str,
+        session: &SessionWrite,
+        processed: &Processed<'_>,
+        key: Option<&KeyOutcome<'_>>,
+    ) -> Result<bool, StoreError> {
+        let conn: &AsyncPgConnection = &self.conn;
+        let write = async {
+            let mut conn = conn;
+            let found = sessions::table.find((integration.get(), session_id));
+            match session {
+                SessionWrite::Keep => Ok(()),
+                SessionWrite::Insert(new) => diesel::insert_into(sessions::table)
+                    .values(new)
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(StoreError::from),
+                SessionWrite::Update {
+                    expected_revision,
+                    state,
+                    expires_at,
+                } => {
+                    let updated =
+                        diesel::update(found.filter(sessions::revision.eq(*expected_revision)))
+                            .set((
+                                sessions::state.eq(state),
+                                sessions::revision.eq(expected_revision + 1),
+                                sessions::updated_at.eq(diesel::dsl::now),
+                                sessions::expires_at.eq(expires_at),
+                            ))
+                            .execute(&mut conn)
+                            .await?;
+                    if updated == 1 {
+                        Ok(())
+                    } else {
+                        Err(StoreError::Concurrent)
+                    }
+                }
+                SessionWrite::Delete => diesel::delete(found)
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(StoreError::from),
+            }
+        };
+        let record = async {
+            let mut conn = conn;
+            diesel::insert_into(processed_events::table)
+                .values((
+                    processed_events::event_id.eq(processed.event_id),
+                    processed_events::integration_id.eq(integration.get()),
+                    processed_events::outputs.eq(processed.outputs),
+                    processed_events::session_id.eq(processed.transcript.map(|(id, _)| id)),
+                    processed_events::transcript.eq(processed.transcript.map(|(_, turn)| turn)),
+                ))
+                .on_conflict_do_nothing()
+                .execute(&mut conn)
+                .await
+                .map_err(StoreError::from)
+        };
+        let settle = async {
+            let mut conn = conn;
+            match key {
+                None => Ok(()),
+                Some(KeyOutcome::Complete {
+                    endpoint,
+                    key,
+                    status,
+                    body,
+                }) => diesel::update(idempotency_keys::table.find((
+                    integration.get(),
+                    *endpoint,
+                    *key,
+                )))
+                .set((
+                    idempotency_keys::state.eq("completed"),
+                    idempotency_keys::response_status.eq(Some(i32::from(*status))),
+                    idempotency_keys::response_body.eq(Some(body)),
+                ))
+                .execute(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from),
+                Some(KeyOutcome::Release { endpoint, key }) => diesel::delete(
+                    idempotency_keys::table.find((integration.get(), *endpoint, *key)),
+                )
+                .execute(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from),
+            }
+        };
+        // Polled in this order, so sent in this order, all before the first answer is read;
+        // the first failure in statement order is the one reported (the later ones then only
+        // say that the transaction is aborted).
+        let (written, recorded, settled) = tokio::join!(biased; write, record, settle);
+        written?;
+        let recorded = recorded?;
+        settled?;
+        Ok(recorded == 1)
     }
 
     /// Reads the session and locks it until commit.

@@ -49,6 +49,12 @@ impl PendingReplies {
         }
     }
 
+    /// Requests waiting now.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.waiting.lock().map_or(0, |waiting| waiting.len())
+    }
+
     fn deliver(&self, reply: TurnReply) {
         let sender = self
             .waiting
@@ -92,5 +98,45 @@ impl PendingReplies {
         if let Err(error) = broker.consume(&queue, options, handler, shutdown).await {
             tracing::error!(%error, queue, "reply consumer stopped");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contracts::v1::ErrorDetail;
+
+    fn reply(correlation_id: &str) -> TurnReply {
+        TurnReply::error(correlation_id.to_owned(), 500, ErrorDetail::new("x", "y"))
+    }
+
+    /// Nothing is kept for a request once it has its answer, timed out or went away: the map
+    /// holds only requests waiting now, however many came before.
+    #[tokio::test]
+    async fn a_wait_is_forgotten_once_answered_or_dropped() {
+        let pending = PendingReplies::default();
+        let mut answered = pending.register("a");
+        let abandoned = pending.register("b");
+        assert_eq!(pending.waiting(), 2);
+        pending.deliver(reply("a"));
+        assert_eq!(
+            answered.recv().await.map(|r| r.correlation_id),
+            Some("a".into())
+        );
+        assert_eq!(pending.waiting(), 1);
+        drop(abandoned);
+        assert_eq!(pending.waiting(), 0);
+        // A late reply for a request that is gone leaves nothing behind either.
+        pending.deliver(reply("b"));
+        drop(answered);
+        assert_eq!(pending.waiting(), 0);
+        for n in 0..10_000 {
+            let wait = pending.register(&format!("r{n}"));
+            if n % 2 == 0 {
+                pending.deliver(reply(&format!("r{n}")));
+            }
+            drop(wait);
+        }
+        assert_eq!(pending.waiting(), 0);
     }
 }

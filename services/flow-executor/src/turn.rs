@@ -1,10 +1,13 @@
 //! One turn: an inbound event in, a session change and outputs out, in one transaction.
 //!
 //! The order of work matters for exactly-once effects:
-//! 1. an event already handled is answered from its stored outputs (no second run);
-//! 2. the session is locked, the flow runs, the session is written;
-//! 3. the outputs are recorded under the event id (a racing duplicate makes this fail, and the
-//!    whole turn rolls back), the Idempotency-Key is completed or released;
+//! 1. one statement reads the event's stored outputs, the integration, and the session, which
+//!    it locks; an event already handled is answered from its stored outputs (no second run);
+//! 2. the flow runs (pure; an HTTP call rolls the attempt back and runs it again with the
+//!    answer);
+//! 3. the session write, the outputs recorded under the event id (a racing duplicate makes this
+//!    find a row, and the whole turn rolls back) and the Idempotency-Key's outcome go to the
+//!    database together, pipelined (one round trip);
 //! 4. commit; the caller then publishes the outputs and only then acks the delivery.
 
 use std::sync::Arc;
@@ -21,7 +24,9 @@ use flow::engine::{
     StartContext, TurnError, TurnResult, TurnStep, VariableChange,
 };
 use store::transcripts::{TranscriptHttpCall, TranscriptTurn, TurnOutcome};
-use store::turns::{NewSession, SessionRecord, StartTarget, TurnTx};
+use store::turns::{
+    KeyOutcome, NewSession, Processed, SessionRecord, SessionWrite, StartTarget, TurnTx,
+};
 use store::{FailureClass, Store, StoreError};
 
 use crate::http_call::PerformHttp;
@@ -192,6 +197,15 @@ fn session_not_found() -> Verdict {
     )
 }
 
+/// A turn's answer, its sequence number (WhatsApp batches are ordered by it), and what it does
+/// to the session.
+type Decision = (Verdict, u64, SessionWrite);
+
+/// An answer that leaves the session as it is.
+fn unchanged(verdict: Verdict) -> Decision {
+    (verdict, 0, SessionWrite::Keep)
+}
+
 fn integration_not_found() -> Verdict {
     refused(
         404,
@@ -250,14 +264,24 @@ impl TurnContext {
         trace: &mut TurnTrace,
     ) -> Result<Outputs, TurnFailure> {
         let mut tx = self.store.begin_turn(self.lock_timeout).await?;
-        let (stored, target) = tx.preflight(&event.event_id, event.integration_id).await?;
-        if let Some(stored) = stored {
+        let preflight = tx
+            .preflight(&event.event_id, event.integration_id, &event.session_id)
+            .await?;
+        if let Some(stored) = preflight.stored {
             tx.rollback().await?;
             tracing::info!(event_id = %event.event_id, "duplicate event: republishing its outputs");
             return decode_outputs(stored);
         }
-        let (verdict, sequence) = match self
-            .decide(&mut tx, event, target.as_ref(), answers, trace)
+        let target = preflight.target;
+        let (verdict, sequence, write) = match self
+            .decide(
+                &mut tx,
+                event,
+                target.as_ref(),
+                preflight.session,
+                answers,
+                trace,
+            )
             .await
         {
             Err(needs @ TurnFailure::NeedsHttp { .. }) => {
@@ -295,41 +319,46 @@ impl TurnContext {
             .map_err(|e| TurnFailure::Permanent(format!("outputs: {e}")))?;
         let transcript = serde_json::to_value(transcript_of(event, &verdict, trace, answers))
             .map_err(|e| TurnFailure::Permanent(format!("transcript: {e}")))?;
-        if !tx
-            .record_processed(
-                &event.event_id,
+        let key = match &event.idempotency {
+            None => None,
+            Some(idempotency) => {
+                let endpoint = endpoint_of(&event.input);
+                Some(match (&verdict, &outputs.reply) {
+                    (Verdict::Answered(_) | Verdict::Failed(_), Some(addressed)) => {
+                        KeyOutcome::Complete {
+                            endpoint,
+                            key: &idempotency.key,
+                            status: addressed.reply.status,
+                            body: serde_json::to_value(&addressed.reply.body)
+                                .map_err(|e| TurnFailure::Permanent(e.to_string()))?,
+                        }
+                    }
+                    _ => KeyOutcome::Release {
+                        endpoint,
+                        key: &idempotency.key,
+                    },
+                })
+            }
+        };
+        let recorded = tx
+            .finish(
                 event.integration_id,
-                &stored,
-                Some((&event.session_id, &transcript)),
+                &event.session_id,
+                &write,
+                &Processed {
+                    event_id: &event.event_id,
+                    outputs: &stored,
+                    transcript: Some((&event.session_id, &transcript)),
+                },
+                key.as_ref(),
             )
-            .await?
-        {
+            .await?;
+        if !recorded {
             tx.rollback().await?;
             return match self.store.processed_outputs(&event.event_id).await? {
                 Some(stored) => decode_outputs(stored),
                 None => Err(TurnFailure::Transient("duplicate vanished".into())),
             };
-        }
-        if let Some(idempotency) = &event.idempotency {
-            let endpoint = endpoint_of(&event.input);
-            match (&verdict, &outputs.reply) {
-                (Verdict::Answered(_) | Verdict::Failed(_), Some(addressed)) => {
-                    let body = serde_json::to_value(&addressed.reply.body)
-                        .map_err(|e| TurnFailure::Permanent(e.to_string()))?;
-                    tx.complete_idempotency(
-                        event.integration_id,
-                        endpoint,
-                        &idempotency.key,
-                        addressed.reply.status,
-                        &body,
-                    )
-                    .await?;
-                }
-                _ => {
-                    tx.release_idempotency(event.integration_id, endpoint, &idempotency.key)
-                        .await?
-                }
-            }
         }
         tx.commit().await?;
         Ok(outputs)
@@ -348,20 +377,20 @@ impl TurnContext {
         tx.commit().await
     }
 
+    /// What the turn answers, its sequence number, and what it does to the session (written
+    /// by the caller with the turn's record). `existing` is the session, locked.
     async fn decide(
         &self,
         tx: &mut TurnTx,
         event: &InboundEvent,
         target: Option<&StartTarget>,
+        existing: Option<SessionRecord>,
         answers: &HttpAnswers,
         trace: &mut TurnTrace,
-    ) -> Result<(Verdict, u64), TurnFailure> {
+    ) -> Result<Decision, TurnFailure> {
         let Some(target) = target.filter(|t| t.active) else {
-            return Ok((integration_not_found(), 0));
+            return Ok(unchanged(integration_not_found()));
         };
-        let existing = tx
-            .lock_session(event.integration_id, &event.session_id)
-            .await?;
         let live = match existing {
             Some(session) if session.is_expired(Utc::now()) => {
                 tx.delete_session(event.integration_id, &event.session_id)
@@ -380,15 +409,12 @@ impl TurnContext {
                 _,
             ) => {
                 if live.is_some() && !force_restart {
-                    return Ok((
-                        refused(
-                            409,
-                            error_codes::SESSION_EXISTS,
-                            "a session with this id exists; send force_restart: true to start \
-                             over, or use the message endpoint",
-                        ),
-                        0,
-                    ));
+                    return Ok(unchanged(refused(
+                        409,
+                        error_codes::SESSION_EXISTS,
+                        "a session with this id exists; send force_restart: true to start over, \
+                         or use the message endpoint",
+                    )));
                 }
                 if live.is_some() {
                     tx.delete_session(event.integration_id, &event.session_id)
@@ -401,20 +427,17 @@ impl TurnContext {
                     variables: variables.clone().into_iter().collect(),
                     message_payload: message_payload.clone(),
                 };
-                self.start(tx, event, target, start, answers, trace).await
+                self.start(event, target, start, answers, trace).await
             }
             (Input::ProactiveStart { variables, .. }, Channel::Whatsapp) => {
                 if live.is_some() {
                     // Never interrupt a conversation in progress with a template.
-                    return Ok((
-                        refused(
-                            409,
-                            error_codes::SESSION_EXISTS,
-                            "a conversation with this user is in progress; the proactive \
-                             start was not sent",
-                        ),
-                        0,
-                    ));
+                    return Ok(unchanged(refused(
+                        409,
+                        error_codes::SESSION_EXISTS,
+                        "a conversation with this user is in progress; the proactive start was \
+                         not sent",
+                    )));
                 }
                 let start = StartContext {
                     session_id: event.session_id.clone(),
@@ -423,14 +446,11 @@ impl TurnContext {
                     variables: variables.clone().into_iter().collect(),
                     message_payload: None,
                 };
-                self.start(tx, event, target, start, answers, trace).await
+                self.start(event, target, start, answers, trace).await
             }
             (Input::Text { .. } | Input::SelectedOption { .. }, Channel::Api) => match live {
-                None => Ok((session_not_found(), 0)),
-                Some(session) => {
-                    self.advance(tx, event, target, session, answers, trace)
-                        .await
-                }
+                None => Ok(unchanged(session_not_found())),
+                Some(session) => self.advance(event, target, session, answers, trace).await,
             },
             (_, Channel::Whatsapp) => match live {
                 // A WhatsApp message without a conversation starts one; the message is its
@@ -443,38 +463,33 @@ impl TurnContext {
                         variables: Default::default(),
                         message_payload: input_text(&event.input),
                     };
-                    self.start(tx, event, target, start, answers, trace).await
+                    self.start(event, target, start, answers, trace).await
                 }
                 Some(session) => match event.input {
                     Input::Text { .. } | Input::SelectedOption { .. } => {
-                        self.advance(tx, event, target, session, answers, trace)
-                            .await
+                        self.advance(event, target, session, answers, trace).await
                     }
-                    _ => Ok((Verdict::Silent, 0)),
+                    _ => Ok(unchanged(Verdict::Silent)),
                 },
             },
-            (_, Channel::Api) => Ok((
-                refused(
-                    422,
-                    error_codes::INVALID_INPUT,
-                    "this input is not supported over the API",
-                ),
-                0,
-            )),
+            (_, Channel::Api) => Ok(unchanged(refused(
+                422,
+                error_codes::INVALID_INPUT,
+                "this input is not supported over the API",
+            ))),
         }
     }
 
     async fn start(
         &self,
-        tx: &mut TurnTx,
         event: &InboundEvent,
         target: &StartTarget,
         start: StartContext,
         answers: &HttpAnswers,
         trace: &mut TurnTrace,
-    ) -> Result<(Verdict, u64), TurnFailure> {
+    ) -> Result<Decision, TurnFailure> {
         let (Some(bot_id), Some(version)) = (target.bot_id, target.bot_version) else {
-            return Ok((integration_not_found(), 0));
+            return Ok(unchanged(integration_not_found()));
         };
         let bot_id = BotId::new(bot_id).map_err(|e| TurnFailure::Permanent(e.to_string()))?;
         let bot = self.version(bot_id, version).await?;
@@ -485,8 +500,10 @@ impl TurnContext {
         trace.record(&turn);
         match turn {
             Ok(turn) => {
-                if !turn.is_final {
-                    tx.insert_session(&NewSession {
+                let write = if turn.is_final {
+                    SessionWrite::Keep
+                } else {
+                    SessionWrite::Insert(NewSession {
                         integration_id: event.integration_id.get(),
                         session_id: event.session_id.clone(),
                         user_identifier: event.user_identifier.clone(),
@@ -495,59 +512,52 @@ impl TurnContext {
                         state: state_json(&turn.state)?,
                         expires_at: self.expiry(event.channel, target),
                     })
-                    .await?;
-                }
-                Ok((Verdict::Answered(response(&event.session_id, &turn)?), 1))
+                };
+                let verdict = Verdict::Answered(response(&event.session_id, &turn)?);
+                Ok((verdict, 1, write))
             }
-            Err(err) => Ok((self.failure(event, err), 0)),
+            Err(err) => Ok(unchanged(self.failure(event, err))),
         }
     }
 
     async fn advance(
         &self,
-        tx: &mut TurnTx,
         event: &InboundEvent,
         target: &StartTarget,
         session: SessionRecord,
         answers: &HttpAnswers,
         trace: &mut TurnTrace,
-    ) -> Result<(Verdict, u64), TurnFailure> {
+    ) -> Result<Decision, TurnFailure> {
         let input = match &event.input {
             Input::Text { text } => flow::engine::Input::Text(text.clone()),
             Input::SelectedOption { option_id } => {
                 flow::engine::Input::SelectedOption(option_id.clone())
             }
-            _ => return Ok((Verdict::Silent, 0)),
+            _ => return Ok(unchanged(Verdict::Silent)),
         };
         let bot = self.version(session.bot()?, session.bot_version).await?;
         trace.bot_version = Some(session.bot_version);
-        let state: SessionState = serde_json::from_value(session.state.clone())
+        let state: SessionState = serde_json::from_value(session.state)
             .map_err(|e| TurnFailure::Permanent(format!("stored session state: {e}")))?;
         let step = self.engine.advance(&bot, state, input);
         let turn = self.drive(&bot, step, answers)?;
         trace.record(&turn);
         match turn {
             Ok(turn) => {
-                let integration = event.integration_id;
-                if turn.is_final {
-                    tx.delete_session(integration, &event.session_id).await?;
+                let write = if turn.is_final {
+                    SessionWrite::Delete
                 } else {
-                    tx.update_session(
-                        integration,
-                        &event.session_id,
-                        session.revision,
-                        &state_json(&turn.state)?,
-                        self.expiry(event.channel, target),
-                    )
-                    .await?;
-                }
+                    SessionWrite::Update {
+                        expected_revision: session.revision,
+                        state: state_json(&turn.state)?,
+                        expires_at: self.expiry(event.channel, target),
+                    }
+                };
                 let sequence = u64::try_from(session.revision + 1).unwrap_or(0);
-                Ok((
-                    Verdict::Answered(response(&event.session_id, &turn)?),
-                    sequence,
-                ))
+                let verdict = Verdict::Answered(response(&event.session_id, &turn)?);
+                Ok((verdict, sequence, write))
             }
-            Err(err) => Ok((self.failure(event, err), 0)),
+            Err(err) => Ok(unchanged(self.failure(event, err))),
         }
     }
 
