@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::connection::{Broker, Link};
 use crate::error::{short, BrokerError};
+use crate::topology::{CONVERSATION_HEADER, INBOUND_EXCHANGE};
 use crate::trace;
 
 /// What to do with a delivery once its handler is done.
@@ -60,9 +61,10 @@ impl LaneKey {
         LaneKey(Arc::new(key))
     }
 
-    /// The routing key as the lane: what the inbound shards are hashed by.
-    pub fn routing_key() -> Self {
-        LaneKey::new(|delivery| Some(delivery.routing_key.clone()))
+    /// The conversation as the lane ([`Delivery::published_as`]): one conversation's
+    /// messages one after the other, different conversations of a shard side by side.
+    pub fn conversation() -> Self {
+        LaneKey::new(|delivery| Some(delivery.published_as().1))
     }
 
     fn of(&self, delivery: &Delivery) -> Option<String> {
@@ -107,6 +109,18 @@ impl Delivery {
             routing_key: String::new(),
             queue: String::new(),
             parent: Context::new(),
+        }
+    }
+
+    /// The exchange and routing key the publisher addressed: for an inbound event routed to
+    /// its shard ([`crate::topology::Topology::route`]), the inbound exchange and its
+    /// conversation key (from [`CONVERSATION_HEADER`]); otherwise what the broker says.
+    pub fn published_as(&self) -> (String, String) {
+        match self.header_str(CONVERSATION_HEADER) {
+            Some(conversation) if !conversation.is_empty() => {
+                (INBOUND_EXCHANGE.to_owned(), conversation.to_owned())
+            }
+            _ => (self.exchange.clone(), self.routing_key.clone()),
         }
     }
 

@@ -61,8 +61,10 @@ pub async fn set_aside(publisher: &Publisher, delivery: &Delivery, given_up: &Gi
     );
     put(headers::LAST_ATTEMPT_AT, text(&Utc::now().to_rfc3339()));
     put(headers::SOURCE_QUEUE, text(&delivery.queue));
-    put(headers::EXCHANGE, text(&delivery.exchange));
-    put(headers::ROUTING_KEY, text(&delivery.routing_key));
+    // Replayed as first published: an inbound event to its conversation (the shard follows).
+    let (exchange, routing_key) = delivery.published_as();
+    put(headers::EXCHANGE, text(&exchange));
+    put(headers::ROUTING_KEY, text(&routing_key));
     let options = PublishOptions {
         message_id: delivery.message_id.clone(),
         content_type: Some("application/json".into()),

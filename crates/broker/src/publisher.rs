@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation};
 use tokio::sync::Mutex;
 use tracing::debug;
 
 use crate::connection::Broker;
 use crate::error::{short, BrokerError};
+use crate::topology::CONVERSATION_HEADER;
 use crate::trace;
 
 /// Bound on the wait for one confirm; the heartbeat normally notices a dead peer sooner.
@@ -116,9 +117,20 @@ impl Publisher {
         body: &[u8],
         options: &PublishOptions,
     ) -> Result<(), BrokerError> {
-        let exchange = short(exchange, "exchange name")?;
-        let routing_key = short(routing_key, "routing key")?;
-        let properties = options.properties()?;
+        // Inbound events are addressed to their conversation; the topology says which shard,
+        // and the conversation travels along in a header.
+        let (routed_exchange, routed_key) = self.broker.topology().route(exchange, routing_key);
+        let mut properties = options.properties()?;
+        if routed_exchange != exchange {
+            let mut headers = properties.headers().clone().unwrap_or_default();
+            headers.insert(
+                CONVERSATION_HEADER.into(),
+                AMQPValue::LongString(routing_key.into()),
+            );
+            properties = properties.with_headers(headers);
+        }
+        let exchange = short(&routed_exchange, "exchange name")?;
+        let routing_key = short(&routed_key, "routing key")?;
         let channel = self.channel().await?;
         let result = publish_confirmed(
             &channel,

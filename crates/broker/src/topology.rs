@@ -10,9 +10,24 @@ use lapin::{Channel, ExchangeKind};
 
 use crate::error::{short, BrokerError};
 
-/// Consistent-hash exchange in front of the inbound shards; the routing key is the
-/// conversation key.
+/// What publishers of inbound events name, with the conversation key as the routing key;
+/// [`Topology::route`] turns it into [`INBOUND_SHARD_EXCHANGE`] and the conversation's shard.
+/// It was a consistent-hash exchange until that showed to move conversations between shards
+/// when the node restarts (see [`INBOUND_SHARD_EXCHANGE`]); a deployment that has it keeps it
+/// unused.
 pub const INBOUND_EXCHANGE: &str = "bot.inbound";
+/// Direct exchange in front of the inbound shards: the routing key is the shard number, which
+/// the publisher computes from the conversation key ([`Topology::shard_of`]). RabbitMQ's
+/// consistent-hash exchange (3.10) rebuilds its ring from the bindings in the order it recovers
+/// them after a node restart, which need not be the order they were made in, so the same
+/// conversation key can go to another queue afterwards: its later messages were handled before
+/// its earlier ones (fault suite, `rabbitmq-kill-9` at full size; rabbitmq-server#3386,
+/// rabbitmq-consistent-hash-exchange#32). Durable direct bindings route the same after a restart.
+pub const INBOUND_SHARD_EXCHANGE: &str = "bot.inbound.by-shard";
+/// Header of an inbound event naming its conversation (the routing key it was addressed with
+/// before [`Topology::route`] replaced it by the shard): the executor's lanes and the dead
+/// letters' replay address go by it.
+pub const CONVERSATION_HEADER: &str = "x-conversation-key";
 /// Direct exchange for outbound batches, routed by channel (`whatsapp`).
 pub const OUTBOUND_EXCHANGE: &str = "bot.outbound";
 /// Fanout exchange receiving rejected and over-delivered messages.
@@ -22,11 +37,6 @@ pub const SENDER_WHATSAPP_QUEUE: &str = "sender.whatsapp";
 pub const WHATSAPP_ROUTING_KEY: &str = "whatsapp";
 /// Prefix of the per-replica reply queues of the API gateway.
 pub const REPLY_QUEUE_PREFIX: &str = "gateway.replies.";
-
-/// The plugin exchange type (rabbitmq_consistent_hash_exchange, bundled with 3.10 and 4.x).
-const CONSISTENT_HASH: &str = "x-consistent-hash";
-/// Binding key of a queue on a consistent-hash exchange: its weight on the hash ring.
-const EQUAL_WEIGHT: &str = "1";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Topology {
@@ -87,6 +97,33 @@ impl Topology {
         }
     }
 
+    /// The shard of a conversation: FNV-1a (64 bit) of its key modulo the number of shards.
+    /// Fixed here, not left to a library, because every publisher of every version must agree
+    /// on it for a conversation to stay on one queue.
+    pub fn shard_of(&self, conversation_key: &str) -> u16 {
+        let hash = conversation_key
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        let shards = u64::from(self.inbound_shards.max(1));
+        u16::try_from(hash % shards).unwrap_or(0)
+    }
+
+    /// Where a publish actually goes: [`INBOUND_EXCHANGE`] with a conversation key becomes
+    /// [`INBOUND_SHARD_EXCHANGE`] with the conversation's shard; anything else (including a
+    /// dead letter replayed to the exchange and shard it came from) is left as it is.
+    pub fn route(&self, exchange: &str, routing_key: &str) -> (String, String) {
+        if exchange == INBOUND_EXCHANGE {
+            (
+                INBOUND_SHARD_EXCHANGE.to_owned(),
+                self.shard_of(routing_key).to_string(),
+            )
+        } else {
+            (exchange.to_owned(), routing_key.to_owned())
+        }
+    }
+
     pub fn inbound_queue(shard: u16) -> String {
         format!("{INBOUND_EXCHANGE}.{shard}")
     }
@@ -103,8 +140,8 @@ impl Topology {
                 kind: ExchangeKind::Fanout,
             },
             ExchangeSpec {
-                name: INBOUND_EXCHANGE.into(),
-                kind: ExchangeKind::Custom(CONSISTENT_HASH.into()),
+                name: INBOUND_SHARD_EXCHANGE.into(),
+                kind: ExchangeKind::Direct,
             },
             ExchangeSpec {
                 name: OUTBOUND_EXCHANGE.into(),
@@ -145,10 +182,10 @@ impl Topology {
             exchange: DEAD_EXCHANGE.into(),
             routing_key: String::new(),
         }];
-        bindings.extend(self.inbound_queues().into_iter().map(|queue| BindingSpec {
-            queue,
-            exchange: INBOUND_EXCHANGE.into(),
-            routing_key: EQUAL_WEIGHT.into(),
+        bindings.extend((0..self.inbound_shards).map(|shard| BindingSpec {
+            queue: Self::inbound_queue(shard),
+            exchange: INBOUND_SHARD_EXCHANGE.into(),
+            routing_key: shard.to_string(),
         }));
         bindings.push(BindingSpec {
             queue: SENDER_WHATSAPP_QUEUE.into(),
@@ -260,14 +297,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_inbound_shard_is_an_ordered_quorum_queue_bound_with_equal_weight() {
+    fn every_inbound_shard_is_an_ordered_quorum_queue_bound_by_its_number() {
         let topology = Topology::with_shards(3);
         assert_eq!(
             topology.inbound_queues(),
             ["bot.inbound.0", "bot.inbound.1", "bot.inbound.2"]
         );
         let queues = topology.queues();
-        for name in topology.inbound_queues() {
+        for (shard, name) in topology.inbound_queues().into_iter().enumerate() {
             let queue = queues.iter().find(|q| q.name == name);
             assert_eq!(
                 queue.map(|q| (&q.kind, q.dead_letter_exchange.as_deref())),
@@ -281,10 +318,36 @@ mod tests {
             );
             assert!(topology.bindings().contains(&BindingSpec {
                 queue: name.clone(),
-                exchange: INBOUND_EXCHANGE.into(),
-                routing_key: "1".into(),
+                exchange: INBOUND_SHARD_EXCHANGE.into(),
+                routing_key: shard.to_string(),
             }));
         }
+    }
+
+    #[test]
+    fn a_conversation_goes_to_one_fixed_shard_whatever_the_broker_recovered() {
+        let topology = Topology::with_shards(8);
+        // Fixed values: a change of the hash would move live conversations between shards
+        // during a rolling deployment (old and new publishers disagreeing).
+        assert_eq!(topology.shard_of("1:s1"), 6);
+        assert_eq!(topology.shard_of("2:pn:7"), 4);
+        assert_eq!(Topology::with_shards(3).shard_of("1:s1"), 1);
+        let spread: std::collections::BTreeSet<u16> = (0..100)
+            .map(|n| topology.shard_of(&format!("2:pn:{n}")))
+            .collect();
+        assert_eq!(spread.len(), 8, "100 conversations use every shard");
+        assert_eq!(
+            topology.route(INBOUND_EXCHANGE, "1:s1"),
+            (
+                INBOUND_SHARD_EXCHANGE.to_owned(),
+                topology.shard_of("1:s1").to_string()
+            )
+        );
+        assert_eq!(
+            topology.route(INBOUND_SHARD_EXCHANGE, "3"),
+            (INBOUND_SHARD_EXCHANGE.to_owned(), "3".to_owned())
+        );
+        assert_eq!(Topology::with_shards(1).shard_of("anything"), 0);
     }
 
     #[test]

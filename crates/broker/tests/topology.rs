@@ -90,7 +90,7 @@ async fn one_conversation_key_always_lands_in_one_shard_and_keys_spread_over_sha
         for delivery in common::take_all(&broker, &shard).await {
             total += 1;
             shards_of_key
-                .entry(delivery.routing_key.to_string())
+                .entry(delivery.published_as().1)
                 .or_default()
                 .insert(shard.clone());
         }

@@ -118,7 +118,7 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
                     prefetch: Some(prefetch),
                     consumer_tag: String::new(),
                     concurrency: turn_concurrency,
-                    lanes: Some(LaneKey::routing_key()),
+                    lanes: Some(LaneKey::conversation()),
                 };
                 let stop = service_kit::stopped(watcher.clone());
                 if let Err(error) = broker.consume(&queue, options, handler, stop).await {
