@@ -105,7 +105,7 @@ impl PipelineFloor {
                 prefetch: Some(shape.turn_prefetch),
                 consumer_tag: String::new(),
                 concurrency: shape.turn_concurrency,
-                lanes: Some(LaneKey::routing_key()),
+                lanes: Some(LaneKey::conversation()),
             };
             let stopped = stopped(watcher.clone());
             tasks.push(tokio::spawn(async move {

@@ -90,7 +90,14 @@ async fn one_conversation_key_always_lands_in_one_shard_and_keys_spread_over_sha
         for delivery in common::take_all(&broker, &shard).await {
             total += 1;
             shards_of_key
-                .entry(delivery.published_as().1)
+                // The body is `<key>#<round>`: the routing key is now the shard number.
+                .entry(
+                    String::from_utf8_lossy(&delivery.data)
+                        .split('#')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
                 .or_default()
                 .insert(shard.clone());
         }
