@@ -55,6 +55,8 @@ impl Objects {
             // Bot versions are numbered per bot: A's bot has version 1.
             "version" => vec!["1".into()],
             "session_id" => vec![self.session.clone()],
+            // A conversation of A's API integration, by its session id (recording).
+            "conversation" => vec![self.session.clone()],
             "dead_letter_id" => vec![self.dead_letter.to_string()],
             "run_id" => vec![self.test_run.to_string()],
             "scenario_id" => vec![self.saved_scenario.to_string()],
@@ -70,6 +72,7 @@ impl Objects {
     fn missing(parameter: &str) -> String {
         match parameter {
             "session_id" => "session-that-does-not-exist".into(),
+            "conversation" => "conversation-that-does-not-exist".into(),
             "version" => "4242".into(),
             _ => MISSING.to_string(),
         }

@@ -7,7 +7,8 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{fixture, fixtures_dir, Harness, Spec, TestIntegration};
+use broker::Topology;
+use common::{fixture, fixtures_dir, Harness, Spec, TestIntegration, SHARDS};
 use contracts::v1::{Channel, ConversationKey, InboundMediaType, Input};
 use store::whatsapp::{MessageStatus, ReceiptKind};
 
@@ -314,7 +315,13 @@ async fn every_fixture_is_accepted_and_normalised() {
                     assert_eq!(event.channel, Channel::Whatsapp);
                     let key = ConversationKey::whatsapp(target.id, &target.phone_number_id, wa_id);
                     assert_eq!(event.conversation_key, key, "{name}");
-                    assert_eq!(published.routing_key, key.as_str(), "{name}");
+                    assert_eq!(
+                        published.conversation.as_deref(),
+                        Some(key.as_str()),
+                        "{name}"
+                    );
+                    let shard = Topology::with_shards(SHARDS).shard_of(key.as_str());
+                    assert_eq!(published.routing_key, shard.to_string(), "{name}");
                     assert_eq!(event.session_id, wa_id, "{name}");
                     let whatsapp = event.whatsapp.as_ref().unwrap();
                     assert_eq!(whatsapp.phone_number_id, target.phone_number_id);

@@ -31,7 +31,10 @@ pub const APP_ID: &str = "app-1";
 pub struct Published {
     pub event: InboundEvent,
     pub message_id: Option<String>,
+    /// The shard's number (the inbound exchange routes by it).
     pub routing_key: String,
+    /// The conversation the publisher addressed (`x-conversation-key`).
+    pub conversation: Option<String>,
     pub persistent: bool,
     /// The W3C trace context the ingress put in the message headers.
     pub traceparent: Option<String>,
@@ -325,15 +328,9 @@ impl Harness {
                             .as_ref()
                             .map(|id| id.to_string()),
                         routing_key: delivery.routing_key.to_string(),
+                        conversation: header(&delivery, broker::topology::CONVERSATION_HEADER),
                         persistent: *delivery.properties.delivery_mode() == Some(2),
-                        traceparent: delivery.properties.headers().as_ref().and_then(|headers| {
-                            match headers.inner().get("traceparent") {
-                                Some(lapin::types::AMQPValue::LongString(value)) => {
-                                    Some(value.to_string())
-                                }
-                                _ => None,
-                            }
-                        }),
+                        traceparent: header(&delivery, "traceparent"),
                     });
                 }
             }
@@ -451,4 +448,13 @@ pub fn text_payload(phone_number_id: &str, from: &str, wamid: &str, text: &str) 
         json!([{"from": from, "id": wamid, "timestamp": "1750000000", "type": "text",
                 "text": {"body": text}}]),
     )
+}
+
+/// A text header of a delivery.
+fn header(delivery: &lapin::message::Delivery, name: &str) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?;
+    match headers.inner().get(name) {
+        Some(lapin::types::AMQPValue::LongString(value)) => Some(value.to_string()),
+        _ => None,
+    }
 }
