@@ -89,11 +89,27 @@ impl Store {
         &self,
         lock_timeout: std::time::Duration,
     ) -> Result<TurnTx, StoreError> {
+        self.begin_turn_with(lock_timeout, Commit::Durable).await
+    }
+
+    /// As `begin_turn`, with the commit's durability: `Commit::Disposable` turns the
+    /// transaction's `synchronous_commit` off, so its commit does not wait for the WAL flush
+    /// (a crash may forget the last turns, never corrupt anything). Only for data thrown away
+    /// anyway: the test runner's sandboxes, whose turns were waiting on a disk flush each.
+    pub async fn begin_turn_with(
+        &self,
+        lock_timeout: std::time::Duration,
+        commit: Commit,
+    ) -> Result<TurnTx, StoreError> {
         let mut conn = self.conn().await?;
         let millis = lock_timeout.as_millis().clamp(1, i32::MAX as u128);
+        let durability = match commit {
+            Commit::Durable => "",
+            Commit::Disposable => "; SET LOCAL synchronous_commit = off",
+        };
         AnsiTransactionManager::begin_transaction_sql(
             &mut *conn,
-            &format!("BEGIN; SET LOCAL lock_timeout = '{millis}ms'"),
+            &format!("BEGIN; SET LOCAL lock_timeout = '{millis}ms'{durability}"),
         )
         .await?;
         Ok(TurnTx { conn })
@@ -302,6 +318,15 @@ pub enum SessionWrite {
     },
     /// The flow ended.
     Delete,
+}
+
+/// Whether a turn's commit waits for its WAL flush (`Store::begin_turn_with`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Production: a committed turn survives a crash of the database.
+    Durable,
+    /// Sandboxes: the data is removed when the run ends, so durability buys nothing.
+    Disposable,
 }
 
 /// The record that an event was handled, written by `TurnTx::finish`: what the turn produced
@@ -583,5 +608,50 @@ impl TurnTx {
     pub async fn rollback(mut self) -> Result<(), StoreError> {
         AnsiTransactionManager::rollback_transaction(&mut *self.conn).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        synchronous_commit: String,
+    }
+
+    async fn synchronous_commit(tx: &mut TurnTx) -> String {
+        diesel::sql_query("SHOW synchronous_commit")
+            .get_result::<Setting>(&mut *tx.conn)
+            .await
+            .unwrap()
+            .synchronous_commit
+    }
+
+    /// Production turns wait for their WAL flush; sandbox turns do not, and the setting does
+    /// not outlive their transaction (the pooled connection serves production turns next).
+    #[tokio::test]
+    async fn only_a_disposable_turn_commits_without_waiting_for_the_flush() {
+        let db = testkit::database::TestDatabase::create().await.unwrap();
+        let store = Store::connect(&crate::StoreOptions {
+            url: db.url().to_owned(),
+            max_connections: 1,
+            connect_timeout: std::time::Duration::from_secs(5),
+        })
+        .await
+        .unwrap();
+        let timeout = std::time::Duration::from_secs(5);
+        let mut tx = store
+            .begin_turn_with(timeout, Commit::Disposable)
+            .await
+            .unwrap();
+        assert_eq!(synchronous_commit(&mut tx).await, "off");
+        tx.commit().await.unwrap();
+        let mut tx = store.begin_turn(timeout).await.unwrap();
+        assert_eq!(synchronous_commit(&mut tx).await, "on");
+        tx.rollback().await.unwrap();
     }
 }

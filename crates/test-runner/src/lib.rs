@@ -33,7 +33,7 @@ use flow_executor::versions::VersionCache;
 use serde_json::{json, Value};
 use store::integrations::IntegrationKind;
 use store::sandbox::{NewSandbox, SandboxRemoval};
-use store::turns::NewSession;
+use store::turns::{Commit, NewSession};
 use store::{Store, StoreError};
 use tokio::sync::watch;
 
@@ -140,6 +140,9 @@ impl Runner {
             api_session_ttl: Duration::from_secs(3600),
             alerter: alerts::Alerter::disabled(),
             lock_timeout: Duration::from_secs(5),
+            // A sandbox is removed when the run ends: its turns need not wait for a WAL flush
+            // each (that flush was most of a 50-turn run's time; docs/test-runner.md).
+            commit: Commit::Disposable,
         };
         let mut play = Play {
             context: &context,
@@ -323,7 +326,7 @@ impl Play<'_> {
         let store = &self.context.store;
         let failed = |e: StoreError| format!("seeding the session: {e}");
         let mut tx = store
-            .begin_turn(self.context.lock_timeout)
+            .begin_turn_with(self.context.lock_timeout, self.context.commit)
             .await
             .map_err(failed)?;
         tx.insert_session(&NewSession {

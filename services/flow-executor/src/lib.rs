@@ -90,6 +90,7 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
         }),
         api_session_ttl: config.api_session_ttl,
         lock_timeout: config.lock_timeout,
+        commit: store::turns::Commit::Durable,
     });
     let policy = config.retry;
     let (prefetch, turn_concurrency) = (config.prefetch, config.turn_concurrency);

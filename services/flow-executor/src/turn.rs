@@ -25,7 +25,7 @@ use flow::engine::{
 };
 use store::transcripts::{TranscriptHttpCall, TranscriptTurn, TurnOutcome};
 use store::turns::{
-    KeyOutcome, NewSession, Processed, SessionRecord, SessionWrite, StartTarget, TurnTx,
+    Commit, KeyOutcome, NewSession, Processed, SessionRecord, SessionWrite, StartTarget, TurnTx,
 };
 use store::{FailureClass, Store, StoreError};
 
@@ -44,6 +44,8 @@ pub struct TurnContext {
     pub alerter: alerts::Alerter,
     /// A session row lock not granted within this fails the attempt (transient).
     pub lock_timeout: Duration,
+    /// `Commit::Durable` in production; the test runner's sandboxes use `Disposable`.
+    pub commit: Commit,
 }
 
 /// Why a turn did not complete. Classified once, here, from the store's own classification
@@ -263,7 +265,10 @@ impl TurnContext {
         answers: &HttpAnswers,
         trace: &mut TurnTrace,
     ) -> Result<Outputs, TurnFailure> {
-        let mut tx = self.store.begin_turn(self.lock_timeout).await?;
+        let mut tx = self
+            .store
+            .begin_turn_with(self.lock_timeout, self.commit)
+            .await?;
         let preflight = tx
             .preflight(&event.event_id, event.integration_id, &event.session_id)
             .await?;
@@ -371,7 +376,10 @@ impl TurnContext {
         event: &InboundEvent,
         key: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin_turn(self.lock_timeout).await?;
+        let mut tx = self
+            .store
+            .begin_turn_with(self.lock_timeout, self.commit)
+            .await?;
         tx.release_idempotency(event.integration_id, endpoint_of(&event.input), key)
             .await?;
         tx.commit().await
