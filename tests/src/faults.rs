@@ -394,43 +394,6 @@ fn count_texts(report: &mut Report, texts: &[String], messages: usize) {
     report.reordered += positions.windows(2).filter(|w| w[1] < w[0]).count();
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn texts(ks: &[&[usize]]) -> Vec<String> {
-        ks.iter()
-            .map(|log| {
-                let mut text = "got".to_owned();
-                for n in *log {
-                    text.push_str(&format!(" m{n}"));
-                }
-                text
-            })
-            .collect()
-    }
-
-    #[test]
-    fn answers_after_a_swap_count_as_reordered_and_a_missing_one_as_lost() {
-        // m2 and m3 handled the other way round: every answer present, two in a wrong state.
-        let mut report = Report::default();
-        let swapped = texts(&[&[], &[1], &[1, 3], &[1, 3, 2], &[1, 3, 2, 4]]);
-        count_texts(&mut report, &swapped, 5);
-        assert_eq!((report.lost, report.reordered), (0, 3));
-        // The last answer never came: lost.
-        let mut report = Report::default();
-        count_texts(&mut report, &texts(&[&[], &[1], &[1, 2], &[1, 2, 3]]), 5);
-        assert_eq!(
-            (report.lost, report.reordered, report.duplicated),
-            (1, 0, 0)
-        );
-        // Every answer as expected.
-        let mut report = Report::default();
-        count_texts(&mut report, &texts(&[&[], &[1], &[1, 2]]), 3);
-        assert_eq!(report.anomalies(), 0);
-    }
-}
-
 async fn bot_texts(emulator: &EmulatorClient, phone_number_id: &str, user: &str) -> Vec<String> {
     for _ in 0..20 {
         if let Ok(messages) = emulator.conversation(phone_number_id, user, None).await {
@@ -684,4 +647,41 @@ async fn deliver(emulator: &EmulatorClient, request: &DeliverRequest, log: &mut 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(ks: &[&[usize]]) -> Vec<String> {
+        ks.iter()
+            .map(|log| {
+                let mut text = "got".to_owned();
+                for n in *log {
+                    text.push_str(&format!(" m{n}"));
+                }
+                text
+            })
+            .collect()
+    }
+
+    #[test]
+    fn answers_after_a_swap_count_as_reordered_and_a_missing_one_as_lost() {
+        // m2 and m3 handled the other way round: every answer present, two in a wrong state.
+        let mut report = Report::default();
+        let swapped = texts(&[&[], &[1], &[1, 3], &[1, 3, 2], &[1, 3, 2, 4]]);
+        count_texts(&mut report, &swapped, 5);
+        assert_eq!((report.lost, report.reordered), (0, 3));
+        // The last answer never came: lost.
+        let mut report = Report::default();
+        count_texts(&mut report, &texts(&[&[], &[1], &[1, 2], &[1, 2, 3]]), 5);
+        assert_eq!(
+            (report.lost, report.reordered, report.duplicated),
+            (1, 0, 0)
+        );
+        // Every answer as expected.
+        let mut report = Report::default();
+        count_texts(&mut report, &texts(&[&[], &[1], &[1, 2]]), 3);
+        assert_eq!(report.anomalies(), 0);
+    }
 }

@@ -90,7 +90,7 @@ async fn one_conversation_key_always_lands_in_one_shard_and_keys_spread_over_sha
         for delivery in common::take_all(&broker, &shard).await {
             total += 1;
             shards_of_key
-                .entry(delivery.published_as().1)
+                .entry(conversation_of(&delivery))
                 .or_default()
                 .insert(shard.clone());
         }
@@ -109,4 +109,22 @@ async fn one_conversation_key_always_lands_in_one_shard_and_keys_spread_over_sha
         used.len() >= 4,
         "40 keys should spread over several of the 8 shards, used {used:?}"
     );
+}
+
+/// The conversation a delivery was published for: its body says (`<key>#<round>`), and the
+/// `x-conversation-key` header, which the executor's lanes go by, must say the same.
+fn conversation_of(delivery: &lapin::message::Delivery) -> String {
+    let body = String::from_utf8_lossy(&delivery.data);
+    let key = body.split('#').next().unwrap_or_default().to_owned();
+    let header = delivery.properties.headers().as_ref().and_then(|h| {
+        h.inner()
+            .get(broker::topology::CONVERSATION_HEADER)
+            .cloned()
+    });
+    assert_eq!(
+        header,
+        Some(lapin::types::AMQPValue::LongString(key.as_str().into())),
+        "the conversation travels in its header"
+    );
+    key
 }
