@@ -330,6 +330,19 @@ impl Letter {
             .and_then(|d| d.routing_key.clone())
             .or_else(|| identity.as_ref().map(|i| i.conversation_key.clone()))
             .unwrap_or_else(|| delivery.routing_key.clone());
+        // An inbound event the publisher routed to its shard is recorded (and replayed) as it
+        // was addressed: to the inbound exchange with its conversation key, whose shard the
+        // replay computes again.
+        let (exchange, routing_key) = match delivery
+            .header_str(broker::topology::CONVERSATION_HEADER)
+            .filter(|c| !c.is_empty())
+        {
+            Some(conversation) => (
+                broker::topology::INBOUND_EXCHANGE.to_owned(),
+                conversation.to_owned(),
+            ),
+            None => (exchange, routing_key),
+        };
         let last_attempt_at = latest.and_then(|d| d.time).unwrap_or(now);
         let first_attempt_at = identity
             .as_ref()
