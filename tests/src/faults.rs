@@ -370,7 +370,7 @@ fn count_log(report: &mut Report, log: Option<&Vec<String>>, full: usize) {
 fn count_texts(report: &mut Report, texts: &[String], messages: usize) {
     let expected: std::collections::HashSet<String> = (0..messages).map(expected_text).collect();
     let stand_ins = texts.iter().filter(|t| !expected.contains(*t)).count();
-    let mut missing: usize = 0;
+    let mut missing = 0_usize;
     let mut positions = Vec::new();
     for k in 0..messages {
         let expected = expected_text(k);

@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::bots::bot_id;
 use crate::schema::{idempotency_keys, processed_events, sessions};
+
+/// The primary key of `sessions` (integration, session id), as PostgreSQL names it.
+const SESSIONS_PKEY: &str = "sessions_pkey";
 use crate::{Conn, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -502,13 +505,21 @@ impl TurnTx {
         Ok(())
     }
 
-    /// Inserts a new session (`Conflict` if one exists: the caller locked and checked first).
+    /// Inserts a new session. The caller locked and found none; if one exists now, another
+    /// turn created it in between (two executors starting the same conversation while a shard
+    /// moves): `Concurrent`, so that the retry finds and advances it, not a permanent conflict.
     pub async fn insert_session(&mut self, new: &NewSession) -> Result<(), StoreError> {
-        diesel::insert_into(sessions::table)
+        let inserted = diesel::insert_into(sessions::table)
             .values(new)
             .execute(&mut *self.conn)
-            .await?;
-        Ok(())
+            .await;
+        match inserted.map_err(StoreError::from) {
+            Ok(_) => Ok(()),
+            Err(StoreError::Conflict { constraint }) if constraint == SESSIONS_PKEY => {
+                Err(StoreError::Concurrent)
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Stores the session's new state if it is still at `expected_revision`; otherwise

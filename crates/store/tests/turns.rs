@@ -310,3 +310,40 @@ async fn store_failures_are_classified_at_the_edge() {
     drop(waiter);
     holder.rollback().await.unwrap();
 }
+
+/// Two executors starting the same conversation at once (a shard moving while the old holder
+/// still runs a turn, or a frozen executor waking up): both find no session, both insert it,
+/// and the second one's insert meets the first one's row. That is a race, not bad data: the
+/// retry finds the session and advances it, so the store calls it `Concurrent` (transient), not
+/// a permanent `Conflict` (which dead-lettered an API start event in the fault suite).
+#[tokio::test]
+async fn a_session_created_twice_at_once_is_a_transient_race() {
+    use store::FailureClass;
+    let (_db, store, integration, bot) = setup().await;
+    let session = NewSession {
+        integration_id: integration.get(),
+        session_id: "s-race".into(),
+        user_identifier: "u".into(),
+        bot_id: bot,
+        bot_version: 1,
+        state: json!({"current": "q"}),
+        expires_at: None,
+    };
+    let mut first = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
+    let mut second = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
+    assert!(first
+        .lock_session(integration, "s-race")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(second
+        .lock_session(integration, "s-race")
+        .await
+        .unwrap()
+        .is_none());
+    first.insert_session(&session).await.unwrap();
+    first.commit().await.unwrap();
+    let error = second.insert_session(&session).await.unwrap_err();
+    assert!(matches!(error, StoreError::Concurrent), "{error:?}");
+    assert_eq!(error.class(), FailureClass::Transient);
+}

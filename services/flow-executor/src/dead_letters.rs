@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use broker::topology::{CONVERSATION_HEADER, INBOUND_EXCHANGE, INBOUND_SHARD_EXCHANGE};
 use broker::{AMQPValue, Ack, Broker, ConsumeOptions, Delivery, FieldTable};
 use chrono::{DateTime, TimeZone, Utc};
 use contracts::v1::{InboundEvent, OutboundWhatsapp, WindowFallback};
@@ -331,13 +330,18 @@ impl Letter {
             .and_then(|d| d.routing_key.clone())
             .or_else(|| identity.as_ref().map(|i| i.conversation_key.clone()))
             .unwrap_or_else(|| delivery.routing_key.clone());
-        // An inbound event went to its shard's exchange under the shard's number; it is
-        // replayed as first published, to its conversation (the publisher picks the shard).
-        let (exchange, routing_key) = match delivery.header_str(CONVERSATION_HEADER) {
-            Some(conversation) if exchange == INBOUND_SHARD_EXCHANGE => {
-                (INBOUND_EXCHANGE.to_owned(), conversation.to_owned())
-            }
-            _ => (exchange, routing_key),
+        // An inbound event the publisher routed to its shard is recorded (and replayed) as it
+        // was addressed: to the inbound exchange with its conversation key, whose shard the
+        // replay computes again.
+        let (exchange, routing_key) = match delivery
+            .header_str(broker::topology::CONVERSATION_HEADER)
+            .filter(|c| !c.is_empty())
+        {
+            Some(conversation) => (
+                broker::topology::INBOUND_EXCHANGE.to_owned(),
+                conversation.to_owned(),
+            ),
+            None => (exchange, routing_key),
         };
         let last_attempt_at = latest.and_then(|d| d.time).unwrap_or(now);
         let first_attempt_at = identity

@@ -35,7 +35,7 @@ const PUBLISH_WITHIN: Duration = Duration::from_secs(15);
 pub struct RetryPolicy {
     /// Attempts in all for transient and unclassified failures.
     pub max_attempts: u32,
-    /// Time from the first attempt after which no further attempt starts.
+    /// Time from the first failure after which no further attempt starts.
     pub budget: Duration,
     /// First pause; doubled after every failed attempt, up to `max_pause`.
     pub base_pause: Duration,
@@ -104,6 +104,11 @@ async fn run(
     let channel = event.channel.as_str();
     let started = Instant::now();
     let first_attempt_at = Utc::now();
+    // The retry budget runs from the first failure: a turn that took long before it (an
+    // executor frozen mid-turn, a slow HTTP call) still gets its retries. Counting from the
+    // start gave up a start event after 1 attempt when a SIGSTOPped executor woke up to a
+    // session another executor had created meanwhile (fault suite, sigstop-executor-30s).
+    let mut failing_since: Option<Instant> = None;
     let mut attempts = 0_u32;
     let mut pause = policy.base_pause;
     let mut outage_since: Option<Instant> = None;
@@ -148,7 +153,8 @@ async fn run(
                 outage_since = None;
                 attempts += 1;
                 metrics::counter!("turn_retries_total", "channel" => channel).increment(1);
-                if attempts >= policy.max_attempts || started.elapsed() >= policy.budget {
+                let failing_for = failing_since.get_or_insert_with(Instant::now).elapsed();
+                if out_of_retries(policy, attempts, failing_for) {
                     return Err(give_up(
                         format!("still failing after {attempts} attempts: {reason}"),
                         attempts,
@@ -173,6 +179,11 @@ async fn run(
         }
         pause = (pause * 2).min(policy.max_pause);
     }
+}
+
+/// Whether a turn that failed `attempts` times, the first time `failing_for` ago, is given up.
+fn out_of_retries(policy: &RetryPolicy, attempts: u32, failing_for: Duration) -> bool {
+    attempts >= policy.max_attempts || failing_for >= policy.budget
 }
 
 /// Gives an event up: dead letter, failure reply, key released, alert, metric, log; then the
@@ -260,4 +271,18 @@ async fn dead_letter(
         tracing::error!(queue = %delivery.queue, reason = %given_up.reason, "inbound event dead-lettered");
     }
     broker::dead_letter::set_aside(publisher, delivery, given_up).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_budget_runs_from_the_first_failure_not_from_the_start() {
+        let policy = RetryPolicy::default();
+        // A first failure after a long turn (however long since the event arrived): retried.
+        assert!(!out_of_retries(&policy, 1, Duration::ZERO));
+        assert!(out_of_retries(&policy, 2, policy.budget));
+        assert!(out_of_retries(&policy, policy.max_attempts, Duration::ZERO));
+    }
 }

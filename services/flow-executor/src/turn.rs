@@ -83,8 +83,9 @@ impl From<StoreError> for TurnFailure {
     fn from(err: StoreError) -> Self {
         match (&err, err.class()) {
             (StoreError::Unavailable(_), _) => Self::Outage(err.to_string()),
-            // A unique violation here means a concurrent duplicate created the same session:
-            // the next attempt sees it.
+            // A unique violation of a processed event or idempotency key means a concurrent
+            // duplicate: the next attempt sees its row. (A session created twice at once is
+            // already `Concurrent` from the store.)
             (StoreError::Conflict { .. }, _) => Self::Transient(err.to_string()),
             (_, FailureClass::Transient) => Self::Transient(err.to_string()),
             (_, FailureClass::Unknown) => Self::Unknown(err.to_string()),
