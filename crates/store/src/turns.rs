@@ -11,10 +11,22 @@ use serde_json::Value;
 
 use crate::bots::bot_id;
 use crate::schema::{idempotency_keys, processed_events, sessions};
+use crate::{Conn, Store, StoreError};
 
 /// The primary key of `sessions` (integration, session id), as PostgreSQL names it.
 const SESSIONS_PKEY: &str = "sessions_pkey";
-use crate::{Conn, Store, StoreError};
+
+/// A session insert that found one already there: the caller locked and found none, so another
+/// turn created it in between (two executors starting the same conversation while a shard
+/// moves): `Concurrent`, so that the retry finds and advances it, not a permanent conflict.
+fn session_insert_error(error: diesel::result::Error) -> StoreError {
+    match StoreError::from(error) {
+        StoreError::Conflict { constraint } if constraint == SESSIONS_PKEY => {
+            StoreError::Concurrent
+        }
+        other => other,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = sessions, check_for_backend(diesel::pg::Pg))]
@@ -311,7 +323,7 @@ async fn preflight(
 pub enum SessionWrite {
     /// Nothing (the flow did not run, or failed: the session is unchanged).
     Keep,
-    /// A new session (`Conflict` if one exists: the caller locked and checked first).
+    /// A new session (`Concurrent` if one exists now: another turn created it in between).
     Insert(NewSession),
     /// The session's new state, if it is still at `expected_revision` (else `Concurrent`).
     Update {
@@ -393,7 +405,7 @@ impl TurnTx {
                     .execute(&mut conn)
                     .await
                     .map(|_| ())
-                    .map_err(StoreError::from),
+                    .map_err(session_insert_error),
                 SessionWrite::Update {
                     expected_revision,
                     state,
@@ -505,21 +517,14 @@ impl TurnTx {
         Ok(())
     }
 
-    /// Inserts a new session. The caller locked and found none; if one exists now, another
-    /// turn created it in between (two executors starting the same conversation while a shard
-    /// moves): `Concurrent`, so that the retry finds and advances it, not a permanent conflict.
+    /// Inserts a new session (`Concurrent` if one exists now: see `session_insert_error`).
     pub async fn insert_session(&mut self, new: &NewSession) -> Result<(), StoreError> {
-        let inserted = diesel::insert_into(sessions::table)
+        diesel::insert_into(sessions::table)
             .values(new)
             .execute(&mut *self.conn)
-            .await;
-        match inserted.map_err(StoreError::from) {
-            Ok(_) => Ok(()),
-            Err(StoreError::Conflict { constraint }) if constraint == SESSIONS_PKEY => {
-                Err(StoreError::Concurrent)
-            }
-            Err(other) => Err(other),
-        }
+            .await
+            .map(|_| ())
+            .map_err(session_insert_error)
     }
 
     /// Stores the session's new state if it is still at `expected_revision`; otherwise

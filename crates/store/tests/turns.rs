@@ -347,3 +347,41 @@ async fn a_session_created_twice_at_once_is_a_transient_race() {
     assert!(matches!(error, StoreError::Concurrent), "{error:?}");
     assert_eq!(error.class(), FailureClass::Transient);
 }
+
+/// The same race on the turn's pipelined write (`TurnTx::finish`), which is the path the
+/// executor's turns take.
+#[tokio::test]
+async fn a_session_created_twice_at_once_is_a_transient_race_in_the_turns_write_too() {
+    use store::turns::{Processed, SessionWrite};
+    use store::FailureClass;
+    let (_db, store, integration, bot) = setup().await;
+    let session = NewSession {
+        integration_id: integration.get(),
+        session_id: "s-race-2".into(),
+        user_identifier: "u".into(),
+        bot_id: bot,
+        bot_version: 1,
+        state: json!({"current": "q"}),
+        expires_at: None,
+    };
+    let outputs = json!({});
+    let record = |event_id| Processed {
+        event_id,
+        outputs: &outputs,
+        transcript: None,
+    };
+    let mut first = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
+    let mut second = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
+    let write = SessionWrite::Insert(session);
+    assert!(first
+        .finish(integration, "s-race-2", &write, &record("e-1"), None)
+        .await
+        .unwrap());
+    first.commit().await.unwrap();
+    let error = second
+        .finish(integration, "s-race-2", &write, &record("e-2"), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Concurrent), "{error:?}");
+    assert_eq!(error.class(), FailureClass::Transient);
+}
