@@ -53,6 +53,12 @@ curl -fsS -u guest:guest -X PUT -H 'content-type: application/json' \
 work=$(mktemp -d)
 platform_pid=""
 cleanup() {
+    local status=$?
+    if [ "$status" -ne 0 ] && [ -s "$work/platform.log" ]; then
+        # The scratch directory goes below: what the platform said is the failure's first clue.
+        echo "--- the platform's log (last 40 lines) ---"
+        tail -n 40 "$work/platform.log"
+    fi
     if [ -n "$platform_pid" ]; then
         kill "$platform_pid" 2>/dev/null || true
         wait "$platform_pid" 2>/dev/null || true
