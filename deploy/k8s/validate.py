@@ -243,9 +243,6 @@ def invariant_errors(docs, overlay):
         replicas = rabbit["spec"].get("replicas", 1)
         if replicas % 2 == 0:
             errors.append(f"RabbitmqCluster: {replicas} replicas (quorum queues need an odd count)")
-        plugins = rabbit["spec"].get("rabbitmq", {}).get("additionalPlugins", [])
-        if "rabbitmq_consistent_hash_exchange" not in plugins:
-            errors.append("RabbitmqCluster: the consistent-hash exchange plugin is missing")
     pdbs = by_kind(docs, "PodDisruptionBudget")
     for deployment in by_kind(docs, "Deployment"):
         name = deployment["metadata"]["name"]

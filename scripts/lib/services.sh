@@ -11,7 +11,7 @@ SERVICES_PG_HOST=${SERVICES_PG_HOST:-127.0.0.1}
 SERVICES_PG_PORT=${SERVICES_PG_PORT:-5432}
 SERVICES_AMQP_PORT=${SERVICES_AMQP_PORT:-5672}
 SERVICES_RABBIT_MANAGEMENT_PORT=${SERVICES_RABBIT_MANAGEMENT_PORT:-15672}
-SERVICES_RABBIT_PLUGINS=(rabbitmq_management rabbitmq_consistent_hash_exchange)
+SERVICES_RABBIT_PLUGINS=(rabbitmq_management)
 
 services_log() { printf '==> %s\n' "$*" >&2; }
 services_die() { printf 'error: %s\n' "$*" >&2; return 1; }

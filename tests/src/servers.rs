@@ -5,9 +5,8 @@
 //!
 //! PostgreSQL: `initdb` (trust auth, fsync as default) and `pg_ctl`, as the `postgres` user when
 //! the suite runs as root (PostgreSQL refuses to run as root). RabbitMQ: `rabbitmq-server` with
-//! its own node name, ports, config, plugins (management, for testkit's vhosts, and the
-//! consistent-hash exchange of the topology), mnesia and log directories, and an Erlang cookie
-//! of its own in its own `HOME`; `rabbitmqctl -n <node>` with the same `HOME` talks to it.
+//! its own node name, ports, config, plugins (management, for testkit's vhosts), mnesia and log
+//! directories, and an Erlang cookie of its own in its own `HOME`; `rabbitmqctl -n <node>` with the same `HOME` talks to it.
 //!
 //! Teardown: `Drop` kills both (also while a panic unwinds) and removes their data; a watchdog
 //! process of its own process group does the same if the test process dies without unwinding
@@ -291,11 +290,7 @@ impl PrivateRabbit {
         )
         .expect("rabbitmq.conf");
         let plugins = dir.join("enabled_plugins");
-        std::fs::write(
-            &plugins,
-            "[rabbitmq_consistent_hash_exchange,rabbitmq_management].\n",
-        )
-        .expect("enabled_plugins");
+        std::fs::write(&plugins, "[rabbitmq_management].\n").expect("enabled_plugins");
         // An empty environment file, so that the machine's (its NODENAME) is not read.
         let env_file = dir.join("rabbitmq-env.conf");
         std::fs::write(&env_file, "").expect("rabbitmq-env.conf");

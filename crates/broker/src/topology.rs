@@ -13,8 +13,8 @@ use crate::error::{short, BrokerError};
 /// What publishers of inbound events name, with the conversation key as the routing key;
 /// [`Topology::route`] turns it into [`INBOUND_SHARD_EXCHANGE`] and the conversation's shard.
 /// It was a consistent-hash exchange until that showed to move conversations between shards
-/// when the node restarts (see [`INBOUND_SHARD_EXCHANGE`]); a deployment that has it keeps it
-/// unused.
+/// when the node restarts (see [`INBOUND_SHARD_EXCHANGE`]); it is no longer declared, and a
+/// deployment that still has it (and the plugin) keeps both unused.
 pub const INBOUND_EXCHANGE: &str = "bot.inbound";
 /// Direct exchange in front of the inbound shards: the routing key is the shard number, which
 /// the publisher computes from the conversation key ([`Topology::shard_of`]). RabbitMQ's
@@ -321,6 +321,30 @@ mod tests {
                 exchange: INBOUND_SHARD_EXCHANGE.into(),
                 routing_key: shard.to_string(),
             }));
+        }
+    }
+
+    #[test]
+    fn conversation_keys_spread_evenly_over_the_shards() {
+        // 4,000 keys of each of the platform's two shapes (API `<integration>:<session uuid-ish>`,
+        // WhatsApp `<integration>:<phone number id>:<wa_id>`): every shard within ±25% of its
+        // share of 500 (binomial noise alone is about ±21).
+        let topology = Topology::with_shards(8);
+        let shapes: [fn(u32) -> String; 2] = [
+            |n| format!("{}:s-{n:08x}-{}", n % 7 + 1, n.wrapping_mul(2_654_435_761)),
+            |n| format!("{}:10987654321:4915{:08}", n % 5 + 1, n * 37),
+        ];
+        for shape in shapes {
+            let mut counts = [0_u32; 8];
+            for n in 0..4_000 {
+                counts[usize::from(topology.shard_of(&shape(n)))] += 1;
+            }
+            for (shard, count) in counts.iter().enumerate() {
+                assert!(
+                    (375..=625).contains(count),
+                    "shard {shard} got {count} of 4,000 keys: {counts:?}"
+                );
+            }
         }
     }
 

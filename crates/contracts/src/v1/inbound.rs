@@ -11,8 +11,9 @@ use crate::IntegrationId;
 
 /// One user input (or session start) for the flow-executor.
 ///
-/// Published to the consistent-hash exchange `bot.inbound` with `conversation_key` as the
-/// routing key, so that every event of a conversation lands on the same shard and is handled
+/// Published with `conversation_key` as the routing key on `bot.inbound`, which the publisher
+/// turns into the conversation's shard on `bot.inbound.by-shard` (FNV-1a of the key modulo the
+/// shard count), so that every event of a conversation lands on the same shard and is handled
 /// in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InboundEvent {
