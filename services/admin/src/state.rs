@@ -15,6 +15,22 @@ pub struct AppState {
     pub signin_failures: crate::config::SigninFailureLimit,
 }
 
+impl AppState {
+    /// The account's bot, or the 404 every bot-scoped route answers for a bot that does not
+    /// exist or belongs to another account (the two must not look different).
+    pub async fn bot(
+        &self,
+        account: contracts::AccountId,
+        bot: contracts::BotId,
+    ) -> Result<store::bots::Bot, crate::error::ApiError> {
+        use crate::error::FromStore;
+        self.store
+            .get_bot(account, bot)
+            .await
+            .map_err(|err| crate::error::ApiError::from_store(err, "bot"))
+    }
+}
+
 /// A confirming publisher to `bot.inbound`, and the runtime its connection lives on:
 /// publishing runs there, not on the HTTP worker's runtime (which a request's future may not
 /// outlive).

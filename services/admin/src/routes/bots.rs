@@ -305,11 +305,7 @@ pub async fn get_bot(
     state: web::Data<AppState>,
     path: web::Path<BotId>,
 ) -> Result<web::Json<BotView>, ApiError> {
-    let bot = state
-        .store
-        .get_bot(operator.account.id, path.into_inner())
-        .await
-        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    let bot = state.bot(operator.account.id, path.into_inner()).await?;
     Ok(web::Json(bot.into()))
 }
 
@@ -365,11 +361,7 @@ pub async fn validate_bot(
     state: web::Data<AppState>,
     path: web::Path<BotId>,
 ) -> Result<web::Json<ValidationView>, ApiError> {
-    let bot = state
-        .store
-        .get_bot(operator.account.id, path.into_inner())
-        .await
-        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    let bot = state.bot(operator.account.id, path.into_inner()).await?;
     let report = validate_draft(&bot)?;
     Ok(web::Json(ValidationView::from_report(&report)?))
 }
@@ -386,11 +378,7 @@ pub async fn publish_bot(
     path: web::Path<BotId>,
 ) -> Result<HttpResponse, ApiError> {
     let account = operator.account.id;
-    let bot = state
-        .store
-        .get_bot(account, path.into_inner())
-        .await
-        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    let bot = state.bot(account, path.into_inner()).await?;
     let report = validate_draft(&bot)?;
     refuse_errors(&report)?;
     let version = state

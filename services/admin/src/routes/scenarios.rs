@@ -108,11 +108,7 @@ pub async fn list_scenarios(
     let bot = path.into_inner();
     let account = operator.account.id;
     // An empty list and another account's bot must not look alike.
-    state
-        .store
-        .get_bot(account, bot)
-        .await
-        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    state.bot(account, bot).await?;
     let scenarios = state
         .store
         .list_saved_scenarios(account, bot)

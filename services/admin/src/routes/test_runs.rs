@@ -301,11 +301,7 @@ pub async fn start_test_run(
     let (typed, channels) = parse_request(&body)?;
     // A version that does not exist, or an invalid draft, is found out now, not in the
     // background.
-    let stored = state
-        .store
-        .get_bot(account, bot)
-        .await
-        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    let stored = state.bot(account, bot).await?;
     let saved = saved_scenarios(&state, account, bot, &body.scenario_ids).await?;
     let names: Vec<&str> = saved
         .iter()
@@ -469,11 +465,7 @@ pub async fn list_test_runs(
 ) -> Result<web::Json<TestRunList>, ApiError> {
     let bot = path.into_inner();
     let account = operator.account.id;
-    state
-        .store
-        .get_bot(account, bot)
-        .await
-        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    state.bot(account, bot).await?;
     let limit = query.limit.unwrap_or(20).clamp(1, 100);
     let runs = state
         .store

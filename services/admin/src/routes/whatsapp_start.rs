@@ -208,11 +208,7 @@ async fn check_declared(
         return Ok(());
     }
     let account = operator.account.id;
-    let bot = state
-        .store
-        .get_bot(account, bot)
-        .await
-        .map_err(|err| ApiError::from_store(err, "bot"))?;
+    let bot = state.bot(account, bot).await?;
     let declared: Vec<String> = match bot.latest_version {
         Some(version) => {
             let version = state
