@@ -100,12 +100,7 @@ impl IngestFloor {
                     let id = format!("wamid.floor-{run}-{p}-{n}");
                     let key = format!("1:1122334455667:1650{p:03}{n:07}");
                     let sent = Instant::now();
-                    let options = PublishOptions {
-                        content_type: Some("application/json".into()),
-                        ..PublishOptions::default()
-                    }
-                    .with_message_id(id.clone())
-                    .mandatory();
+                    let options = PublishOptions::json(id.clone()).mandatory();
                     let publishing = publisher.publish_with_retry(
                         INBOUND_EXCHANGE,
                         &key,

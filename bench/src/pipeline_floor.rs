@@ -195,12 +195,7 @@ impl PipelineFloor {
                     let body = contracts::v1::encode(&event)?;
                     n += 1;
                     let posted = Utc::now();
-                    let options = PublishOptions {
-                        content_type: Some("application/json".into()),
-                        ..PublishOptions::default()
-                    }
-                    .with_message_id(wamid)
-                    .mandatory();
+                    let options = PublishOptions::json(wamid).mandatory();
                     publisher
                         .publish_with_retry(
                             INBOUND_EXCHANGE,
@@ -331,11 +326,7 @@ async fn turn(
     AnsiTransactionManager::commit_transaction(&mut *conn).await?;
     drop(conn);
     let body = contracts::v1::encode(&batch)?;
-    let options = PublishOptions {
-        content_type: Some("application/json".into()),
-        ..PublishOptions::default()
-    }
-    .with_message_id(format!("{}#0", batch.event_id));
+    let options = PublishOptions::json(format!("{}#0", batch.event_id));
     publisher
         .publish_with_retry(
             OUTBOUND_EXCHANGE,

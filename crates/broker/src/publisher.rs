@@ -51,6 +51,16 @@ impl Default for PublishOptions {
 }
 
 impl PublishOptions {
+    /// A persistent JSON message with the id consumers deduplicate by: what every service
+    /// publishes except replies (which are not persistent and carry a correlation id).
+    pub fn json(message_id: impl Into<String>) -> Self {
+        Self {
+            content_type: Some("application/json".into()),
+            ..Self::default()
+        }
+        .with_message_id(message_id)
+    }
+
     pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
         self.message_id = Some(id.into());
         self

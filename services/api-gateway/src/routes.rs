@@ -383,11 +383,7 @@ async fn publish(
 ) -> Result<(), broker::BrokerError> {
     let body =
         contracts::v1::encode(event).map_err(|e| broker::BrokerError::Config(e.to_string()))?;
-    let options = PublishOptions {
-        content_type: Some("application/json".into()),
-        ..PublishOptions::default()
-    }
-    .with_message_id(event.event_id.clone());
+    let options = PublishOptions::json(event.event_id.clone());
     publisher
         .publish_with_retry(INBOUND_EXCHANGE, routing_key, &body, options, within)
         .await

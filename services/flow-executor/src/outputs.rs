@@ -39,11 +39,7 @@ impl Outputs {
         for (index, batch) in self.whatsapp.iter().enumerate() {
             let body = serde_json::to_vec(batch)
                 .map_err(|e| broker::BrokerError::Config(e.to_string()))?;
-            let options = PublishOptions {
-                content_type: Some("application/json".into()),
-                ..PublishOptions::default()
-            }
-            .with_message_id(format!("{}#{index}", batch.event_id));
+            let options = PublishOptions::json(format!("{}#{index}", batch.event_id));
             publisher
                 .publish_with_retry(
                     OUTBOUND_EXCHANGE,

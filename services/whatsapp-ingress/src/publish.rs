@@ -77,12 +77,7 @@ pub async fn publish_all(
                     let body = contracts::v1::encode(&planned.event)?;
                     let key = routing_key(planned.event.conversation_key.as_str());
                     // Mandatory: an event no shard takes is an error, not a silent loss.
-                    let options = PublishOptions {
-                        content_type: Some("application/json".into()),
-                        ..PublishOptions::default()
-                    }
-                    .with_message_id(planned.event.event_id.clone())
-                    .mandatory();
+                    let options = PublishOptions::json(planned.event.event_id.clone()).mandatory();
                     publisher
                         .publish_with_retry(INBOUND_EXCHANGE, &key, &body, options, within)
                         .await?;

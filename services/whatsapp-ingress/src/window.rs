@@ -90,12 +90,7 @@ pub async fn publish_requests(
             async move {
                 for request in requests {
                     let body = contracts::v1::encode(&request)?;
-                    let options = PublishOptions {
-                        content_type: Some("application/json".into()),
-                        ..PublishOptions::default()
-                    }
-                    .with_message_id(request.event_id.clone())
-                    .mandatory();
+                    let options = PublishOptions::json(request.event_id.clone()).mandatory();
                     publisher
                         .publish_with_retry(
                             OUTBOUND_EXCHANGE,
