@@ -5,6 +5,7 @@
 //!   cargo run --release -p bench --bin api-bench -- --sessions 64,256 --messages 40
 
 mod floor;
+mod harness;
 mod stats;
 
 use std::sync::Arc;
@@ -32,16 +33,9 @@ struct Args {
     shards: u16,
 }
 
-const ECHO_BOT: &str = r#"{"name": "Echo", "variables": [{"name": "seen"}], "flow": {"start": "ask", "components": [
-  {"id": "ask", "type": "question_text", "text": "say something", "variable": "seen", "next": "say"},
-  {"id": "say", "type": "text", "text": "got {{seen}}", "next": "ask"}]}}"#;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    crypto::install_tls_crypto_provider();
-    telemetry::init_for_tests();
-    let args = Args::parse();
-    println!("api-bench: {args:?}");
+    let args: Args = harness::start("api-bench");
 
     let floor = Arc::new(floor::Floor::start(args.shards, 16).await?);
     // Warm up both paths (connections, prepared statements, caches).
@@ -117,7 +111,7 @@ struct Target {
 }
 
 async fn echo_integration(platform: &Platform) -> (String, i64) {
-    let bot: Value = serde_json::from_str(ECHO_BOT).unwrap_or_default();
+    let bot: Value = serde_json::from_str(harness::ECHO_BOT).unwrap_or_default();
     let (_, created) = platform.admin.post("/v1/bots", BOOTSTRAP_TOKEN, &bot).await;
     let bot_id = created["id"].as_i64().unwrap_or_default();
     platform

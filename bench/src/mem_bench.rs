@@ -20,6 +20,7 @@
 //! Run by hand, in release mode (see docs/performance.md, "Memory"):
 //!   cargo run --release -p bench --bin mem-bench
 
+mod harness;
 mod memory;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,10 +65,7 @@ fn held_bot(url: &str) -> Value {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    crypto::install_tls_crypto_provider();
-    telemetry::init_for_tests();
-    let args = Args::parse();
-    println!("mem-bench: {args:?}");
+    let args: Args = harness::start("mem-bench");
 
     let hold = Duration::from_millis(args.hold_ms);
     let stub = e2e::HttpStub::start("{}", hold).await;
@@ -273,7 +271,7 @@ async fn api_conversations(
                     return anyhow::Ok(wrong);
                 }
                 let session = format!("live-{n}");
-                let start = post(
+                let start = harness::post_api(
                     &client,
                     &format!("{base}/session"),
                     &key,
@@ -282,7 +280,8 @@ async fn api_conversations(
                 .await?;
                 wrong += usize::from(!answer_says(&start, &expected_text(0)));
                 let url = format!("{base}/session/{session}/message");
-                let answer = post(&client, &url, &key, json!({"message": "m1"})).await?;
+                let answer =
+                    harness::post_api(&client, &url, &key, json!({"message": "m1"})).await?;
                 wrong += usize::from(!answer_says(&answer, &expected_text(1)));
             }
         });
@@ -292,24 +291,6 @@ async fn api_conversations(
         wrong += done??;
     }
     Ok(wrong)
-}
-
-async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    key: &str,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let response = client
-        .post(url)
-        .header("X-API-Key", key)
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    anyhow::ensure!(status.is_success(), "{status}: {body}");
-    Ok(body)
 }
 
 /// `count` WhatsApp users, each sending one text (signed as Meta signs).
@@ -417,7 +398,7 @@ async fn wait_drained(cluster: &Cluster, queue: &str) -> anyhow::Result<()> {
 }
 
 /// Events each inbound shard received so far (the broker's count): how evenly the
-/// consistent-hash exchange spread the conversation keys.
+/// publishers' shard hash (`Topology::shard_of`) spread the conversation keys.
 async fn shard_spread(cluster: &Cluster) -> anyhow::Result<Vec<u64>> {
     let mut counts = Vec::new();
     for shard in 0..CLUSTER_SHARDS {

@@ -10,6 +10,7 @@
 //!   cargo run --release -p bench --bin scale-bench -- --sessions 64 --messages 20
 
 mod floor;
+mod harness;
 mod stats;
 
 use std::sync::Arc;
@@ -37,10 +38,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    crypto::install_tls_crypto_provider();
-    telemetry::init_for_tests();
-    let args = Args::parse();
-    println!("scale-bench: {args:?}");
+    let args: Args = harness::start("scale-bench");
 
     let floor = Arc::new(floor::Floor::start(e2e::cluster::CLUSTER_SHARDS, 16).await?);
     floor::drive(&floor, 8, 20).await?;

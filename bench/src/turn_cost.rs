@@ -12,6 +12,8 @@
 //! Run by hand, in release mode (see docs/performance.md):
 //!   cargo run --release -p bench --bin turn-cost -- --sessions 64 --messages 20
 
+mod harness;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -37,21 +39,14 @@ struct Args {
     services: Vec<String>,
 }
 
-const ECHO_BOT: &str = r#"{"name": "Echo", "variables": [{"name": "seen"}], "flow": {"start": "ask", "components": [
-  {"id": "ask", "type": "question_text", "text": "say something", "variable": "seen", "next": "say"},
-  {"id": "say", "type": "text", "text": "got {{seen}}", "next": "ask"}]}}"#;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    crypto::install_tls_crypto_provider();
-    telemetry::init_for_tests();
-    let args = Args::parse();
-    println!("turn-cost: {args:?}");
+    let args: Args = harness::start("turn-cost");
     let mut options = ClusterOptions::new(1);
     options.reply_deadline = Duration::from_secs(60);
     options.callgrind = args.services.clone();
     let cluster = Cluster::start_with(options).await;
-    let bot: Value = serde_json::from_str(ECHO_BOT)?;
+    let bot: Value = serde_json::from_str(harness::ECHO_BOT)?;
     let created = cluster.integration(&bot, json!({"kind": "api"})).await;
     let base = format!(
         "{}/api/integrations/api/{}",
@@ -124,7 +119,7 @@ async fn drive(
         let (client, base, key) = (client.clone(), base.to_owned(), key.to_owned());
         let session = format!("{tag}-{s}");
         tasks.spawn(async move {
-            post(
+            harness::post_api(
                 &client,
                 &format!("{base}/session"),
                 &key,
@@ -133,7 +128,9 @@ async fn drive(
             .await?;
             let url = format!("{base}/session/{session}/message");
             for n in 0..messages {
-                let answer = post(&client, &url, &key, json!({"message": format!("m{n}")})).await?;
+                let answer =
+                    harness::post_api(&client, &url, &key, json!({"message": format!("m{n}")}))
+                        .await?;
                 anyhow::ensure!(
                     answer["messages"][0]["text"] == format!("got m{n}"),
                     "wrong answer {answer}"
@@ -147,24 +144,6 @@ async fn drive(
         turns += done??;
     }
     Ok(turns)
-}
-
-async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    key: &str,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let response = client
-        .post(url)
-        .header("X-API-Key", key)
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    anyhow::ensure!(status.is_success(), "{status}: {body}");
-    Ok(body)
 }
 
 fn callgrind_control(action: &str, pid: u32) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 //!   cargo run --release -p bench --bin wa-bench
 
 mod graph_sink;
+mod harness;
 mod http_floor;
 mod ingest_floor;
 mod pipeline_floor;
@@ -98,10 +99,7 @@ struct Ingest {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    crypto::install_tls_crypto_provider();
-    telemetry::init_for_tests();
-    let args = Args::parse();
-    println!("wa-bench: {args:?}");
+    let args: Args = harness::start("wa-bench");
     let phase = Duration::from_secs_f64(args.seconds);
     let saturation = Duration::from_secs_f64(args.saturation_seconds);
     let sink = GraphSink::start(0)?;
@@ -174,8 +172,8 @@ async fn main() -> anyhow::Result<()> {
     let serial = serial.summary(serial_wall);
     let saturating = &users[..args.saturation_users];
     wa_e2e::saturate(&hooks, &record, saturating, Duration::from_secs(2)).await?;
-    let (samples, wall) = wa_e2e::saturate(&hooks, &record, saturating, saturation).await?;
-    let turns = samples.summary(wall);
+    let saturated = wa_e2e::saturate(&hooks, &record, saturating, saturation).await?;
+    let turns = saturated.samples.summary(saturated.wall);
     let e2e_rate = if args.e2e_rate > 0.0 {
         args.e2e_rate
     } else {
@@ -212,7 +210,10 @@ async fn main() -> anyhow::Result<()> {
         args.saturation_users, args.saturation_seconds
     );
     println!("  {:<28} {floor_turns}", "floor (no logic, no webhook)");
-    println!("  {:<28} {turns}", "pipeline");
+    println!(
+        "  {:<28} {turns}  (webhooks delivered again after a failed POST: {})",
+        "pipeline", saturated.redelivered
+    );
     println!(
         "  pipeline / floor: {:.0}%",
         100.0 * turns.per_second / floor_turns.per_second.max(1e-9)

@@ -56,16 +56,25 @@ pub async fn one_at_a_time(
     Ok((samples, started.elapsed()))
 }
 
+/// What the saturation phase measured: each message's latency (from its first POST), the
+/// wall time, and the webhooks that had to be delivered again (as Meta would) because a POST
+/// failed.
+pub struct Saturation {
+    pub samples: Samples,
+    pub wall: Duration,
+    pub redelivered: usize,
+}
+
 /// Saturation, closed loop: every one of `users` sends a message, waits for the bot's answer
-/// at the Graph API, and sends the next, for `duration`. Returns each message's latency and
-/// the wall time; the answers per second are the pipeline's capacity with that many
-/// conversations in flight.
+/// at the Graph API, and sends the next, for `duration`. The answers per second are the
+/// pipeline's capacity with that many conversations in flight. A failed POST is delivered
+/// again (`Webhooks::deliver`), counted, and does not end the phase.
 pub async fn saturate(
     hooks: &Arc<Webhooks>,
     record: &Arc<Record>,
     users: &[String],
     duration: Duration,
-) -> anyhow::Result<(Samples, Duration)> {
+) -> anyhow::Result<Saturation> {
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let started = Instant::now();
     let deadline = started + duration;
@@ -74,6 +83,7 @@ pub async fn saturate(
         let (hooks, record, user, run) = (hooks.clone(), record.clone(), user.clone(), run.clone());
         tasks.push(tokio::spawn(async move {
             let mut samples = Samples::default();
+            let mut redelivered = 0;
             let mut n = 0u64;
             while Instant::now() < deadline {
                 let text = format!("x{run}-{u}-{n}");
@@ -82,21 +92,28 @@ pub async fn saturate(
                     hooks.text(&user, &format!("X{run}"), ((u as u64) << 32) | n, &text)?;
                 n += 1;
                 let posted = Utc::now();
-                hooks.post(signed).await?;
+                redelivered += hooks.deliver(signed).await?;
                 let answered = record
                     .wait_reply(&format!("got {text}"), Duration::from_secs(60))
                     .await
                     .ok_or_else(|| anyhow::anyhow!("no answer to {text} within 60 s"))?;
                 samples.push(since(posted, answered));
             }
-            anyhow::Ok(samples)
+            anyhow::Ok((samples, redelivered))
         }));
     }
-    let mut all = Samples::default();
+    let mut outcome = Saturation {
+        samples: Samples::default(),
+        wall: Duration::ZERO,
+        redelivered: 0,
+    };
     for task in tasks {
-        all.extend(task.await??);
+        let (samples, redelivered) = task.await??;
+        outcome.samples.extend(samples);
+        outcome.redelivered += redelivered;
     }
-    Ok((all, started.elapsed()))
+    outcome.wall = started.elapsed();
+    Ok(outcome)
 }
 
 /// What the open-loop end-to-end phase measured.

@@ -16,6 +16,7 @@ const WABA_ID: &str = "102290129340398";
 const DISPLAY_PHONE_NUMBER: &str = "15550783881";
 
 /// A webhook body with its `X-Hub-Signature-256`.
+#[derive(Clone)]
 pub struct Signed {
     pub body: Vec<u8>,
     pub signature: String,
@@ -99,6 +100,27 @@ impl Webhooks {
             String::from_utf8_lossy(&answer)
         );
         Ok(())
+    }
+
+    /// POSTs one webhook the way Meta delivers: a failed delivery (no answer, or anything but
+    /// 200) is sent again, the same body, after a pause, up to `REDELIVERIES` times. Returns
+    /// how many redeliveries it took; the ingress and the executor take a repeated wamid once.
+    pub async fn deliver(&self, signed: Signed) -> anyhow::Result<usize> {
+        const REDELIVERIES: usize = 5;
+        let mut redelivered = 0;
+        loop {
+            match self.post(signed.clone()).await {
+                Ok(()) => return Ok(redelivered),
+                Err(error) if redelivered >= REDELIVERIES => {
+                    anyhow::bail!("not accepted after {redelivered} redeliveries: {error}")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "webhook not accepted; delivering it again");
+                    redelivered += 1;
+                    tokio::time::sleep(Duration::from_millis(100 << redelivered)).await;
+                }
+            }
+        }
     }
 }
 

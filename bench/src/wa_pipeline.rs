@@ -19,11 +19,6 @@ pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const APP_SECRET: &str = "b7e2c4a19f0d4e6a8c3b5d7f9e1a2c4b";
 const ACCESS_TOKEN: &str = "EAAGbenchShortLivedTokenFromTheMetaDashboard0123456789";
 
-/// The bot: asks, echoes the answer, asks again. One small turn per message.
-const ECHO_BOT: &str = r#"{"name": "Echo", "variables": [{"name": "seen"}], "flow": {"start": "ask", "components": [
-  {"id": "ask", "type": "question_text", "text": "say something", "variable": "seen", "next": "say"},
-  {"id": "say", "type": "text", "text": "got {{seen}}", "next": "ask"}]}}"#;
-
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
     pub shards: u16,
@@ -170,7 +165,7 @@ impl Pipeline {
 /// Publishes the echo bot and connects an active WhatsApp integration to it (everyone may
 /// write: no trigger recipients). Returns the integration id.
 pub async fn echo_integration(admin: &AdminHarness) -> anyhow::Result<i64> {
-    let bot: Value = serde_json::from_str(ECHO_BOT)?;
+    let bot: Value = serde_json::from_str(crate::harness::ECHO_BOT)?;
     let (status, created) = admin.post("/v1/bots", BOOTSTRAP_TOKEN, &bot).await;
     anyhow::ensure!(status == 201, "bot not created: {created}");
     let bot_id = created["id"].as_i64().unwrap_or_default();

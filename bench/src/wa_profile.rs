@@ -19,6 +19,7 @@
 // Shared with wa-bench; this binary uses part of them.
 #[allow(dead_code)]
 mod graph_sink;
+mod harness;
 #[allow(dead_code)]
 mod pipeline_floor;
 #[allow(dead_code)]
@@ -75,9 +76,7 @@ const PUBLISH_WITHIN: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    crypto::install_tls_crypto_provider();
-    telemetry::init_for_tests();
-    let args = Args::parse();
+    let args: Args = harness::start("wa-profile");
     anyhow::ensure!(
         args.turns.len() == 2 && args.turns[0] < args.turns[1],
         "--turns takes two increasing counts"
