@@ -491,21 +491,6 @@ impl TurnTx {
         Ok(recorded == 1)
     }
 
-    /// Reads the session and locks it until commit.
-    pub async fn lock_session(
-        &mut self,
-        integration: IntegrationId,
-        session_id: &str,
-    ) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(sessions::table
-            .find((integration.get(), session_id))
-            .select(SessionRecord::as_select())
-            .for_update()
-            .first(&mut *self.conn)
-            .await
-            .optional()?)
-    }
-
     pub async fn delete_session(
         &mut self,
         integration: IntegrationId,
@@ -525,81 +510,6 @@ impl TurnTx {
             .await
             .map(|_| ())
             .map_err(session_insert_error)
-    }
-
-    /// Stores the session's new state if it is still at `expected_revision`; otherwise
-    /// `Concurrent` (another executor wrote it in between: the caller rolls back and retries).
-    pub async fn update_session(
-        &mut self,
-        integration: IntegrationId,
-        session_id: &str,
-        expected_revision: i64,
-        state: &Value,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        let updated = diesel::update(
-            sessions::table
-                .find((integration.get(), session_id))
-                .filter(sessions::revision.eq(expected_revision)),
-        )
-        .set((
-            sessions::state.eq(state),
-            sessions::revision.eq(expected_revision + 1),
-            sessions::updated_at.eq(diesel::dsl::now),
-            sessions::expires_at.eq(expires_at),
-        ))
-        .execute(&mut *self.conn)
-        .await?;
-        if updated == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Concurrent)
-        }
-    }
-
-    /// Records that `event_id` was handled and what it produced. `false` when it was already
-    /// recorded (a duplicate raced us): the caller rolls back and republishes the stored outputs.
-    /// `transcript` (the conversation's session id and a `transcripts::TranscriptTurn`) goes
-    /// into the same row, for recording the conversation as a scenario.
-    pub async fn record_processed(
-        &mut self,
-        event_id: &str,
-        integration: IntegrationId,
-        outputs: &Value,
-        transcript: Option<(&str, &Value)>,
-    ) -> Result<bool, StoreError> {
-        let inserted = diesel::insert_into(processed_events::table)
-            .values((
-                processed_events::event_id.eq(event_id),
-                processed_events::integration_id.eq(integration.get()),
-                processed_events::outputs.eq(outputs),
-                processed_events::session_id.eq(transcript.map(|(session, _)| session)),
-                processed_events::transcript.eq(transcript.map(|(_, turn)| turn)),
-            ))
-            .on_conflict_do_nothing()
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(inserted == 1)
-    }
-
-    /// Stores the answer of a turn under its Idempotency-Key, so that a retry replays it.
-    pub async fn complete_idempotency(
-        &mut self,
-        integration: IntegrationId,
-        endpoint: &str,
-        key: &str,
-        status: u16,
-        body: &Value,
-    ) -> Result<(), StoreError> {
-        diesel::update(idempotency_keys::table.find((integration.get(), endpoint, key)))
-            .set((
-                idempotency_keys::state.eq("completed"),
-                idempotency_keys::response_status.eq(Some(i32::from(status))),
-                idempotency_keys::response_body.eq(Some(body)),
-            ))
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(())
     }
 
     /// Frees an Idempotency-Key whose request was refused before the flow ran (404, 409, 422):

@@ -9,7 +9,7 @@ use store::accounts::NewToken;
 use store::bots::NewBot;
 use store::idempotency::{Claim, KeyRef};
 use store::integrations::{NewApiDetails, NewIntegration};
-use store::turns::NewSession;
+use store::turns::{KeyOutcome, NewSession, Processed, SessionRecord, SessionWrite, TurnTx};
 use store::{Store, StoreError, StoreOptions};
 use testkit::database::TestDatabase;
 
@@ -73,6 +73,37 @@ async fn setup() -> (TestDatabase, Store, IntegrationId, i64) {
     (db, store, integration.id, bot.id.get())
 }
 
+/// The conversation's session, locked until the transaction ends (what a turn's preflight
+/// reads; the event id is one never recorded).
+async fn lock_session(
+    tx: &mut TurnTx,
+    integration: IntegrationId,
+    session_id: &str,
+) -> Result<Option<SessionRecord>, StoreError> {
+    Ok(tx
+        .preflight("ev-never-recorded", integration, session_id)
+        .await?
+        .session)
+}
+
+/// The rest of a turn on session `s1`: `Ok(false)` when `event_id` was already recorded.
+async fn finish(
+    tx: &mut TurnTx,
+    integration: IntegrationId,
+    session: SessionWrite,
+    event_id: &str,
+    outputs: serde_json::Value,
+    key: Option<&KeyOutcome<'_>>,
+) -> Result<bool, StoreError> {
+    let processed = Processed {
+        event_id,
+        outputs: &outputs,
+        transcript: None,
+    };
+    tx.finish(integration, "s1", &session, &processed, key)
+        .await
+}
+
 #[tokio::test]
 async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
     let (_db, store, integration, bot) = setup().await;
@@ -83,8 +114,11 @@ async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
     );
 
     let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
-    assert!(tx.lock_session(integration, "s1").await.unwrap().is_none());
-    tx.insert_session(&NewSession {
+    assert!(lock_session(&mut tx, integration, "s1")
+        .await
+        .unwrap()
+        .is_none());
+    let start = SessionWrite::Insert(NewSession {
         integration_id: integration.get(),
         session_id: "s1".into(),
         user_identifier: "u".into(),
@@ -92,31 +126,35 @@ async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
         bot_version: 1,
         state: json!({"current": "q"}),
         expires_at: None,
-    })
+    });
+    assert!(finish(
+        &mut tx,
+        integration,
+        start,
+        "ev-1",
+        json!({"reply": 1}),
+        None
+    )
     .await
-    .unwrap();
-    assert!(tx
-        .record_processed("ev-1", integration, &json!({"reply": 1}), None)
-        .await
-        .unwrap());
+    .unwrap());
     tx.commit().await.unwrap();
 
     // A rolled-back turn leaves nothing behind.
     let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
-    let session = tx.lock_session(integration, "s1").await.unwrap().unwrap();
-    tx.update_session(
-        integration,
-        "s1",
-        session.revision,
-        &json!({"current": "x"}),
-        None,
-    )
-    .await
-    .unwrap();
-    assert!(tx
-        .record_processed("ev-2", integration, &json!({}), None)
+    let session = lock_session(&mut tx, integration, "s1")
         .await
-        .unwrap());
+        .unwrap()
+        .unwrap();
+    let update = SessionWrite::Update {
+        expected_revision: session.revision,
+        state: json!({"current": "x"}),
+        expires_at: None,
+    };
+    assert!(
+        finish(&mut tx, integration, update, "ev-2", json!({}), None)
+            .await
+            .unwrap()
+    );
     tx.rollback().await.unwrap();
     assert_eq!(
         store
@@ -142,17 +180,27 @@ async fn a_turn_commits_session_and_outputs_together_and_dedupes_events() {
 
     // A stale revision is refused (failover fencing); a duplicate event is recognised.
     let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
+    let stale = SessionWrite::Update {
+        expected_revision: 99,
+        state: json!({}),
+        expires_at: None,
+    };
     assert!(matches!(
-        tx.update_session(integration, "s1", 99, &json!({}), None)
-            .await,
+        finish(&mut tx, integration, stale, "ev-3", json!({}), None).await,
         Err(StoreError::Concurrent)
     ));
     tx.rollback().await.unwrap();
     let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
-    assert!(!tx
-        .record_processed("ev-1", integration, &json!({}), None)
-        .await
-        .unwrap());
+    assert!(!finish(
+        &mut tx,
+        integration,
+        SessionWrite::Keep,
+        "ev-1",
+        json!({}),
+        None
+    )
+    .await
+    .unwrap());
     tx.rollback().await.unwrap();
     assert_eq!(
         store.processed_outputs("ev-1").await.unwrap(),
@@ -194,9 +242,23 @@ async fn idempotency_keys_claim_replay_mismatch_and_lapse() {
     );
 
     let mut tx = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
-    tx.complete_idempotency(integration, "message", "k-1", 200, &json!({"ok": true}))
-        .await
-        .unwrap();
+    let complete = KeyOutcome::Complete {
+        endpoint: "message",
+        key: "k-1",
+        status: 200,
+        body: json!({"ok": true}),
+    };
+    let keep = SessionWrite::Keep;
+    assert!(finish(
+        &mut tx,
+        integration,
+        keep,
+        "ev-a",
+        json!({}),
+        Some(&complete)
+    )
+    .await
+    .unwrap());
     tx.commit().await.unwrap();
     assert_eq!(
         store
@@ -298,13 +360,14 @@ async fn store_failures_are_classified_at_the_edge() {
         .unwrap();
     holder.commit().await.unwrap();
     let mut holder = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
-    assert!(holder
-        .lock_session(integration, "s-nul")
+    assert!(lock_session(&mut holder, integration, "s-nul")
         .await
         .unwrap()
         .is_some());
     let mut waiter = store.begin_turn(Duration::from_millis(100)).await.unwrap();
-    let error = waiter.lock_session(integration, "s-nul").await.unwrap_err();
+    let error = lock_session(&mut waiter, integration, "s-nul")
+        .await
+        .unwrap_err();
     assert!(matches!(error, StoreError::Concurrent), "{error:?}");
     assert_eq!(error.class(), FailureClass::Transient);
     drop(waiter);
@@ -331,13 +394,11 @@ async fn a_session_created_twice_at_once_is_a_transient_race() {
     };
     let mut first = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
     let mut second = store.begin_turn(LOCK_TIMEOUT).await.unwrap();
-    assert!(first
-        .lock_session(integration, "s-race")
+    assert!(lock_session(&mut first, integration, "s-race")
         .await
         .unwrap()
         .is_none());
-    assert!(second
-        .lock_session(integration, "s-race")
+    assert!(lock_session(&mut second, integration, "s-race")
         .await
         .unwrap()
         .is_none());
@@ -352,7 +413,6 @@ async fn a_session_created_twice_at_once_is_a_transient_race() {
 /// executor's turns take.
 #[tokio::test]
 async fn a_session_created_twice_at_once_is_a_transient_race_in_the_turns_write_too() {
-    use store::turns::{Processed, SessionWrite};
     use store::FailureClass;
     let (_db, store, integration, bot) = setup().await;
     let session = NewSession {

@@ -15,22 +15,27 @@ use std::time::Duration;
 
 use chrono::Utc;
 use contracts::v1::{
-    error_codes, BotMessage, Channel, ErrorDetail, ErrorDetails, FallbackTemplate, InboundEvent,
-    Input, OutboundWhatsapp, Recipient, SchemaVersion, SessionResponse, TurnReply,
+    error_codes, Channel, ErrorDetail, ErrorDetails, InboundEvent, Input, SessionResponse,
 };
 use contracts::BotId;
 use flow::engine::{
-    BotVersion, ComponentVisit, Engine, HttpCall, HttpOutcome, InputError, SessionState,
-    StartContext, TurnError, TurnResult, TurnStep, VariableChange,
+    BotVersion, Engine, InputError, SessionState, StartContext, TurnError, TurnResult, TurnStep,
 };
-use store::transcripts::{TranscriptHttpCall, TranscriptTurn, TurnOutcome};
 use store::turns::{
     Commit, KeyOutcome, NewSession, Processed, SessionRecord, SessionWrite, StartTarget, TurnTx,
 };
-use store::{FailureClass, Store, StoreError};
+use store::{Store, StoreError};
 
+mod effects;
+mod failure;
+mod trace;
+
+use self::effects::{decode_outputs, outputs_for, response, state_json, transcript_of};
+pub use self::failure::TurnFailure;
+use self::trace::HttpAnswers;
+pub use self::trace::TurnTrace;
 use crate::http_call::PerformHttp;
-use crate::outputs::{AddressedReply, Outputs};
+use crate::outputs::Outputs;
 use crate::versions::{VersionCache, VersionError};
 
 /// What a turn needs; shared by every consumer of the executor.
@@ -46,130 +51,6 @@ pub struct TurnContext {
     pub lock_timeout: Duration,
     /// `Commit::Durable` in production; the test runner's sandboxes use `Disposable`.
     pub commit: Commit,
-}
-
-/// Why a turn did not complete. Classified once, here, from the store's own classification
-/// (`StoreError::class`); `crate::delivery` decides from it whether to wait, retry or give up.
-#[derive(Debug, thiserror::Error)]
-pub enum TurnFailure {
-    /// The database cannot be reached: nothing is wrong with this event, so waiting for the
-    /// database does not use up the event's attempts (it has its own, longer, budget).
-    #[error("database unavailable: {0}")]
-    Outage(String),
-    /// Worth retrying soon: contention (a lock not granted in time, a deadlock, another
-    /// executor wrote the session first). Counts towards the event's attempts.
-    #[error("transient: {0}")]
-    Transient(String),
-    /// Not known to be transient or permanent: retried like a transient failure, so a
-    /// bounded number of times, then given up.
-    #[error("unclassified: {0}")]
-    Unknown(String),
-    /// Fails the same way every time (data the database refuses, a corrupt stored state).
-    #[error("{0}")]
-    Permanent(String),
-    /// The flow wants an HTTP call. Internal to [`TurnContext::handle`]: the transaction is
-    /// rolled back, the call performed without holding a connection or a row lock, and the
-    /// turn run again with the answer.
-    #[error("the flow needs an HTTP call")]
-    NeedsHttp {
-        index: usize,
-        call: Box<HttpCall>,
-        /// The `http_request` component making it.
-        component: String,
-    },
-}
-
-impl From<StoreError> for TurnFailure {
-    fn from(err: StoreError) -> Self {
-        match (&err, err.class()) {
-            (StoreError::Unavailable(_), _) => Self::Outage(err.to_string()),
-            // A unique violation of a processed event or idempotency key means a concurrent
-            // duplicate: the next attempt sees its row. (A session created twice at once is
-            // already `Concurrent` from the store.)
-            (StoreError::Conflict { .. }, _) => Self::Transient(err.to_string()),
-            (_, FailureClass::Transient) => Self::Transient(err.to_string()),
-            (_, FailureClass::Unknown) => Self::Unknown(err.to_string()),
-            (_, FailureClass::Permanent) => Self::Permanent(err.to_string()),
-        }
-    }
-}
-
-/// The answers of the HTTP calls a turn made so far, in order. The engine is pure, so running
-/// the turn again from the same session and input asks for the same calls: they are answered
-/// from here. If the session changed in between (another executor), the calls differ from
-/// the first mismatch on and are made again.
-#[derive(Debug, Default)]
-struct HttpAnswers {
-    answers: Vec<(HttpCall, HttpOutcome)>,
-    /// Per call: the component that made it and how long the call took.
-    timings: Vec<(String, Duration)>,
-}
-
-impl HttpAnswers {
-    fn answer(&self, index: usize, call: &HttpCall) -> Option<&HttpOutcome> {
-        self.answers
-            .get(index)
-            .filter(|(made, _)| made == call)
-            .map(|(_, outcome)| outcome)
-    }
-
-    fn record(
-        &mut self,
-        index: usize,
-        call: HttpCall,
-        outcome: HttpOutcome,
-        timing: (String, Duration),
-    ) {
-        self.answers.truncate(index);
-        self.answers.push((call, outcome));
-        self.timings.truncate(index);
-        self.timings.push(timing);
-    }
-}
-
-/// What the engine did during one event's turn: production drops it, the test runner draws
-/// its timeline from it. Empty for an event answered from its stored outputs.
-#[derive(Debug, Clone, Default)]
-pub struct TurnTrace {
-    /// The components the last attempt went through, in order (up to the error, if any).
-    pub path: Vec<ComponentVisit>,
-    /// Net change of the variables over the turn.
-    pub variable_changes: Vec<VariableChange>,
-    /// The state after the turn (`None` when the turn failed or did not run the flow).
-    pub state: Option<SessionState>,
-    /// The bot's execution error: (component, message).
-    pub error: Option<(String, String)>,
-    /// The HTTP calls made for the turn and their answers, in order.
-    pub http_calls: Vec<(HttpCall, HttpOutcome)>,
-    /// Per HTTP call, in the same order: the `http_request` component that made it and the
-    /// time the call took (the engine's own time per component is in the path's visits when
-    /// the engine has a clock).
-    pub http_timings: Vec<(String, Duration)>,
-    /// The turn started a session.
-    pub started: bool,
-    /// The bot version the flow ran on (`None` when it did not run).
-    pub bot_version: Option<i32>,
-}
-
-impl TurnTrace {
-    fn record(&mut self, turn: &Result<TurnResult, TurnError>) {
-        match turn {
-            Ok(turn) => {
-                self.path = turn.path.clone();
-                self.variable_changes = turn.variable_changes.clone();
-                self.state = Some(turn.state.clone());
-                self.error = None;
-            }
-            Err(TurnError::Execution(failure)) => {
-                self.path = failure.path.clone();
-                self.error = Some((
-                    failure.error.component().to_owned(),
-                    failure.error.to_string(),
-                ));
-            }
-            Err(TurnError::Input(_)) => {}
-        }
-    }
 }
 
 /// HTTP calls one event may make across the re-runs of its turn; the engine bounds a single
@@ -685,161 +566,6 @@ impl TurnContext {
             .ok()
             .map(|ttl| Utc::now() + ttl)
     }
-}
-
-impl Verdict {
-    fn as_ref_parts(&self) -> VerdictRef<'_> {
-        match self {
-            Verdict::Answered(response) => VerdictRef::Answer(response),
-            Verdict::Failed(detail) => VerdictRef::Error(500, detail),
-            Verdict::Refused(status, detail) => VerdictRef::Error(*status, detail),
-            Verdict::Silent => VerdictRef::Nothing,
-        }
-    }
-}
-
-enum VerdictRef<'a> {
-    Answer(&'a SessionResponse),
-    Error(u16, &'a ErrorDetail),
-    Nothing,
-}
-
-fn outputs_for(
-    event: &InboundEvent,
-    verdict: VerdictRef<'_>,
-    target: Option<&StartTarget>,
-    sequence: u64,
-) -> Outputs {
-    let mut outputs = Outputs::default();
-    if let Some(reply_to) = &event.reply {
-        let reply = match verdict {
-            VerdictRef::Answer(response) => Some(TurnReply::session(
-                reply_to.correlation_id.clone(),
-                response.clone(),
-            )),
-            VerdictRef::Error(status, detail) => Some(TurnReply::error(
-                reply_to.correlation_id.clone(),
-                status,
-                detail.clone(),
-            )),
-            VerdictRef::Nothing => None,
-        };
-        outputs.reply = reply.map(|reply| AddressedReply {
-            queue: reply_to.queue.clone(),
-            reply,
-        });
-    }
-    if let (Some(whatsapp), VerdictRef::Answer(response)) = (&event.whatsapp, verdict) {
-        // A proactive start sends its template and none of the flow's messages: outside the
-        // 24-hour window a template is all Meta delivers, and the session waits at the first
-        // waiting component for the user's reply (docs/whatsapp.md).
-        let (template, messages, reply_to_message_id) = match &event.input {
-            Input::ProactiveStart { template, .. } => (Some(template.clone()), Vec::new(), None),
-            _ => (
-                None,
-                response.messages.clone(),
-                Some(whatsapp.inbound_message_id.clone()),
-            ),
-        };
-        if !messages.is_empty() || template.is_some() {
-            let to = match (&whatsapp.wa_id, &whatsapp.user_id) {
-                (Some(wa_id), _) if !wa_id.is_empty() => Recipient::WaId(wa_id.clone()),
-                (_, Some(user_id)) => Recipient::UserId(user_id.clone()),
-                _ => Recipient::WaId(event.session_id.clone()),
-            };
-            let fallback_template = target.and_then(|t| {
-                Some(FallbackTemplate {
-                    name: t.template_name.clone()?,
-                    language_code: t.template_language.clone()?,
-                })
-            });
-            outputs.whatsapp.push(OutboundWhatsapp {
-                schema: SchemaVersion::V1,
-                event_id: format!("{}:out", event.event_id),
-                integration_id: event.integration_id,
-                conversation_key: event.conversation_key.clone(),
-                phone_number_id: whatsapp.phone_number_id.clone(),
-                to,
-                reply_to_message_id,
-                messages,
-                // A template needs no fallback: it passes the window.
-                fallback_template: fallback_template.filter(|_| template.is_none()),
-                template,
-                sequence,
-            });
-        }
-    }
-    outputs
-}
-
-/// What recording a conversation needs of this turn (store::transcripts); the messages are in
-/// the outputs stored beside it.
-fn transcript_of(
-    event: &InboundEvent,
-    verdict: &Verdict,
-    trace: &TurnTrace,
-    answers: &HttpAnswers,
-) -> TranscriptTurn {
-    let outcome = match verdict {
-        Verdict::Answered(_) => TurnOutcome::Answered,
-        Verdict::Failed(_) => TurnOutcome::Failed,
-        Verdict::Refused(..) => TurnOutcome::Refused,
-        Verdict::Silent => TurnOutcome::Silent,
-    };
-    let ran = matches!(outcome, TurnOutcome::Answered | TurnOutcome::Failed);
-    TranscriptTurn {
-        channel: event.channel.as_str().to_owned(),
-        input: event.input.clone(),
-        outcome,
-        started: trace.started && ran,
-        bot_version: trace.bot_version.filter(|_| ran),
-        path: trace.path.iter().map(|visit| visit.id.clone()).collect(),
-        state: trace.state.as_ref().and_then(|state| state.current.clone()),
-        is_final: trace.state.as_ref().is_some_and(SessionState::is_final),
-        error: trace.error.clone(),
-        http_calls: answers
-            .answers
-            .iter()
-            .map(|(call, outcome)| {
-                let (status, json, failure) = match outcome {
-                    HttpOutcome::Response { status, body_json } => {
-                        (Some(*status), body_json.clone(), None)
-                    }
-                    HttpOutcome::Failed { reason } => (None, None, Some(reason.clone())),
-                };
-                TranscriptHttpCall {
-                    method: call.method.as_str().to_owned(),
-                    url: call.url.clone(),
-                    status,
-                    json,
-                    failure,
-                }
-            })
-            .collect(),
-    }
-}
-
-fn response(session_id: &str, turn: &TurnResult) -> Result<SessionResponse, TurnFailure> {
-    // The engine's messages serialise exactly as the contract's (a contracts test holds the
-    // two together), so converting through JSON is lossless.
-    let messages: Vec<BotMessage> = serde_json::to_value(&turn.messages)
-        .and_then(serde_json::from_value)
-        .map_err(|e| TurnFailure::Permanent(format!("engine message: {e}")))?;
-    Ok(SessionResponse::new(
-        session_id,
-        turn.state.current.clone(),
-        messages,
-        turn.is_final,
-    ))
-}
-
-fn state_json(state: &SessionState) -> Result<serde_json::Value, TurnFailure> {
-    serde_json::to_value(state).map_err(|e| TurnFailure::Permanent(format!("session state: {e}")))
-}
-
-fn decode_outputs(stored: serde_json::Value) -> Result<Outputs, TurnFailure> {
-    serde_json::from_value(stored)
-        .map_err(|e| TurnFailure::Permanent(format!("stored outputs: {e}")))
 }
 
 fn endpoint_of(input: &Input) -> &'static str {
