@@ -2,47 +2,23 @@
 //! Dead letters against a real PostgreSQL: recording is idempotent per event, lists and reads
 //! are account-scoped, replayed and discarded letters behave as the admin API promises.
 
-use std::time::Duration;
-
 use chrono::{TimeZone, Utc};
 use contracts::AccountId;
 use serde_json::json;
-use store::accounts::NewToken;
 use store::dead_letters::{DeadLetterStatus, LetterFilter, LetterScope, NewDeadLetter};
 use store::integrations::{NewApiDetails, NewIntegration};
-use store::{Store, StoreError, StoreOptions};
-use testkit::database::TestDatabase;
+use store::{Store, StoreError};
 
-async fn fresh() -> (TestDatabase, Store) {
-    let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(&StoreOptions {
-        url: db.url().to_owned(),
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(5),
-    })
-    .await
-    .unwrap();
-    (db, store)
-}
+mod common;
+
+use common::fresh;
 
 /// An account with one API integration; returns both ids.
 async fn tenant(store: &Store, name: &str) -> (AccountId, i64) {
-    let digest = format!("digest-{name}");
-    let (account, _) = store
-        .create_account(
-            name,
-            false,
-            NewToken {
-                name: "first",
-                digest: digest.as_bytes(),
-                hint: "abcd",
-            },
-        )
-        .await
-        .unwrap();
+    let account = common::account(store, name).await;
     let integration = store
         .create_api_integration(
-            account.id,
+            account,
             NewIntegration {
                 name: "api",
                 bot_id: None,
@@ -50,7 +26,7 @@ async fn tenant(store: &Store, name: &str) -> (AccountId, i64) {
                 alert_email: None,
             },
             NewApiDetails {
-                key_digest: digest.as_bytes(),
+                key_digest: format!("key-of-{name}").as_bytes(),
                 key_hint: "abcd",
                 variable_injection: false,
                 rate_limit_per_minute: 60,
@@ -58,7 +34,7 @@ async fn tenant(store: &Store, name: &str) -> (AccountId, i64) {
         )
         .await
         .unwrap();
-    (account.id, integration.id.get())
+    (account, integration.id.get())
 }
 
 fn letter<'a>(event_id: &'a str, integration: Option<i64>, reason: &'a str) -> NewDeadLetter<'a> {

@@ -1,52 +1,29 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The sender's batch progress and access-token updates against a real PostgreSQL.
 
-use std::time::Duration;
-
 use chrono::{TimeZone, Utc};
 use contracts::IntegrationId;
-use store::accounts::NewToken;
 use store::integrations::{IntegrationDetails, NewIntegration, NewWhatsappDetails};
 use store::sender::{BatchOutcome, BatchProgress};
-use store::{Store, StoreError, StoreOptions};
-use testkit::database::TestDatabase;
+use store::{Store, StoreError};
 
-async fn fresh() -> (TestDatabase, Store) {
-    let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(&StoreOptions {
-        url: db.url().to_owned(),
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(5),
-    })
-    .await
-    .unwrap();
-    (db, store)
-}
+mod common;
+
+use common::fresh;
 
 /// WhatsApp integrations with the given token expiries (no bot needed while inactive).
 async fn integrations(
     store: &Store,
     expiries: &[Option<chrono::DateTime<Utc>>],
 ) -> Vec<IntegrationId> {
-    let (account, _) = store
-        .create_account(
-            "acme",
-            false,
-            NewToken {
-                name: "first",
-                digest: b"digest",
-                hint: "abcd",
-            },
-        )
-        .await
-        .unwrap();
+    let account = common::account(store, "acme").await;
     let mut ids = Vec::new();
     for (n, expires_at) in expiries.iter().enumerate() {
         let id = store.allocate_integration_id().await.unwrap();
         let phone = format!("10{n}");
         store
             .create_whatsapp_integration(
-                account.id,
+                account,
                 id,
                 NewIntegration {
                     name: &phone,

@@ -4,20 +4,15 @@
 
 use std::time::Duration;
 
-use store::{Store, StoreOptions};
+use store::Store;
 use testkit::database::TestDatabase;
+
+mod common;
 
 const TTL: Duration = Duration::from_secs(30);
 
 async fn fresh() -> (TestDatabase, Store) {
-    let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(&StoreOptions {
-        url: db.url().to_owned(),
-        max_connections: 8,
-        connect_timeout: Duration::from_secs(5),
-    })
-    .await
-    .unwrap();
+    let (db, store) = common::fresh_with(8).await;
     store.ensure_shard_rows(8).await.unwrap();
     (db, store)
 }

@@ -1,9 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The store against a real PostgreSQL: one fresh database per test.
 
-use std::time::Duration;
-
-use contracts::AccountId;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
@@ -13,37 +10,11 @@ use store::integrations::{
     DetailChanges, IntegrationChanges, IntegrationDetails, NewApiDetails, NewIntegration,
     NewWhatsappDetails, WhatsappChanges,
 };
-use store::{Store, StoreError, StoreOptions};
-use testkit::database::TestDatabase;
+use store::StoreError;
 
-async fn fresh() -> (TestDatabase, Store) {
-    let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(&StoreOptions {
-        url: db.url().to_owned(),
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(5),
-    })
-    .await
-    .unwrap();
-    (db, store)
-}
+mod common;
 
-async fn account(store: &Store, name: &str) -> AccountId {
-    let digest = format!("digest-of-{name}");
-    let (account, _) = store
-        .create_account(
-            name,
-            false,
-            NewToken {
-                name: "first",
-                digest: digest.as_bytes(),
-                hint: "abcd",
-            },
-        )
-        .await
-        .unwrap();
-    account.id
-}
+use common::{account, fresh};
 
 fn flow(text: &str) -> serde_json::Value {
     json!({"start": "hello", "components": [{"id": "hello", "type": "end", "text": text}]})

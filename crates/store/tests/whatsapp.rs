@@ -1,49 +1,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Outbound message statuses (forward-only) and webhook receipts against a real PostgreSQL.
 
-use std::time::Duration;
-
 use chrono::{TimeZone, Utc};
 use contracts::IntegrationId;
 use serde_json::json;
-use store::accounts::NewToken;
 use store::integrations::{NewIntegration, NewWhatsappDetails};
 use store::whatsapp::{MessageStatus, NewReceipt, ReceiptKind, StatusUpdate};
-use store::{Store, StoreOptions};
-use testkit::database::TestDatabase;
+use store::Store;
 
-async fn fresh() -> (TestDatabase, Store) {
-    let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(&StoreOptions {
-        url: db.url().to_owned(),
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(5),
-    })
-    .await
-    .unwrap();
-    (db, store)
-}
+mod common;
+
+use common::fresh;
 
 /// Two WhatsApp integrations of one account (no bot needed while inactive).
 async fn integrations(store: &Store) -> (IntegrationId, IntegrationId) {
-    let (account, _) = store
-        .create_account(
-            "acme",
-            false,
-            NewToken {
-                name: "first",
-                digest: b"digest",
-                hint: "abcd",
-            },
-        )
-        .await
-        .unwrap();
+    let account = common::account(store, "acme").await;
     let mut ids = Vec::new();
     for (phone, verify) in [("111", b"v1"), ("222", b"v2")] {
         let id = store.allocate_integration_id().await.unwrap();
         store
             .create_whatsapp_integration(
-                account.id,
+                account,
                 id,
                 NewIntegration {
                     name: phone,
