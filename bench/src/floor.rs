@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use broker::{Ack, Broker, BrokerConfig, ConsumeOptions, Delivery, PublishOptions, Topology};
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use tokio::sync::{oneshot, watch};
 
@@ -34,10 +33,7 @@ impl Floor {
     pub async fn start(shards: u16, pool_size: usize) -> anyhow::Result<Floor> {
         let db = testkit::database::TestDatabase::create().await?;
         let vhost = testkit::vhost::TestVhost::create().await;
-        let pool: Pool<AsyncPgConnection> =
-            Pool::builder(AsyncDieselConnectionManager::new(db.url()))
-                .max_size(pool_size)
-                .build()?;
+        let pool = crate::harness::floor_pool(db.url(), pool_size)?;
         {
             let mut conn = pool.get().await?;
             for statement in SCHEMA.split(';').filter(|s| !s.trim().is_empty()) {

@@ -39,3 +39,18 @@ pub async fn post_api(
     anyhow::ensure!(status.is_success(), "{status}: {body}");
     Ok(body)
 }
+
+/// A floor's connection pool: the platform's own (`store::pool`), so that the floor pays the
+/// same per checkout as the services it is compared with.
+#[allow(dead_code)]
+pub fn floor_pool(
+    url: &str,
+    size: usize,
+) -> anyhow::Result<diesel_async::pooled_connection::deadpool::Pool<diesel_async::AsyncPgConnection>>
+{
+    Ok(store::pool(&store::StoreOptions {
+        url: url.to_owned(),
+        max_connections: size,
+        connect_timeout: std::time::Duration::from_secs(5),
+    })?)
+}

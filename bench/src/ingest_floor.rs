@@ -21,7 +21,6 @@ use contracts::v1::{
 };
 use contracts::IntegrationId;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::stats::Samples;
@@ -53,10 +52,7 @@ impl IngestFloor {
     pub async fn start(shards: u16, pool_size: usize) -> anyhow::Result<IngestFloor> {
         let db = testkit::database::TestDatabase::create().await?;
         let vhost = testkit::vhost::TestVhost::create().await;
-        let pool: Pool<AsyncPgConnection> =
-            Pool::builder(AsyncDieselConnectionManager::new(db.url()))
-                .max_size(pool_size)
-                .build()?;
+        let pool = crate::harness::floor_pool(db.url(), pool_size)?;
         diesel::sql_query(SCHEMA)
             .execute(&mut pool.get().await?)
             .await?;

@@ -32,7 +32,6 @@ use contracts::IntegrationId;
 use crypto::SecretString;
 use diesel::sql_types::{Integer, Jsonb, Text};
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use graph_client::GraphClient;
 use tokio::sync::watch;
@@ -73,18 +72,12 @@ pub struct PipelineFloor {
     _db: testkit::database::TestDatabase,
 }
 
-async fn pool(url: &str, size: usize) -> anyhow::Result<Pool<AsyncPgConnection>> {
-    Ok(Pool::builder(AsyncDieselConnectionManager::new(url))
-        .max_size(size)
-        .build()?)
-}
-
 impl PipelineFloor {
     pub async fn start(shape: &FloorShape, graph_url: &str) -> anyhow::Result<PipelineFloor> {
         let db = testkit::database::TestDatabase::create().await?;
         let vhost = testkit::vhost::TestVhost::create().await;
-        let turns = pool(db.url(), shape.pool_size).await?;
-        let bookkeeping = pool(db.url(), shape.pool_size).await?;
+        let turns = crate::harness::floor_pool(db.url(), shape.pool_size)?;
+        let bookkeeping = crate::harness::floor_pool(db.url(), shape.pool_size)?;
         {
             let mut conn = turns.get().await?;
             for statement in SCHEMA.split(';').filter(|s| !s.trim().is_empty()) {

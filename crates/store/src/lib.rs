@@ -30,7 +30,7 @@ pub mod whatsapp;
 use std::time::Duration;
 
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::deadpool::{Hook, HookError, Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
@@ -89,27 +89,9 @@ impl Store {
     /// Builds the pool only; connections are made lazily. For services that must start (and
     /// report "not ready") while the database is away.
     pub fn connect_without_migrations(options: &StoreOptions) -> Result<Self, StoreError> {
-        // No `SELECT 1` on every checkout (diesel-async's default, `Verified`): it was one of
-        // the executor turn's five round trips, and one of every other statement's two. A
-        // checkout still refuses a connection whose socket is closed or whose transaction
-        // state is broken (`is_broken`), which is what a PostgreSQL restart leaves behind; a
-        // connection that dies unnoticed fails its first statement as `Unavailable`, which every
-        // caller already treats as an outage (waited out, no attempt used up).
-        let mut config = ManagerConfig::default();
-        config.recycling_method = RecyclingMethod::Fast;
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-            options.url.clone(),
-            config,
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.max_connections.max(1))
-            .wait_timeout(Some(options.connect_timeout))
-            .create_timeout(Some(options.connect_timeout))
-            .recycle_timeout(Some(options.connect_timeout))
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()
-            .map_err(|err| StoreError::Unavailable(err.to_string()))?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool: pool(options)?,
+        })
     }
 
     pub(crate) async fn conn(&self) -> Result<Conn, StoreError> {
@@ -122,6 +104,60 @@ impl Store {
         let mut conn = self.conn().await?;
         diesel::sql_query("SELECT 1").execute(&mut conn).await?;
         Ok(())
+    }
+}
+
+/// The platform's connection pool, as every service's [`Store`] uses it; the benchmarks'
+/// floors build theirs here too, so that a floor pays what a service pays per checkout.
+pub fn pool(options: &StoreOptions) -> Result<Pool<AsyncPgConnection>, StoreError> {
+    // Checkout verifies a connection with `SELECT 1` only when it has not been checked out
+    // for `VERIFY_IDLE_AFTER` (diesel-async's default, `Verified`, does it every time: one
+    // of the executor turn's five round trips, one of every other statement's two). A
+    // connection in steady use has just answered; one that sat idle is the kind a restart,
+    // a firewall or an idle timeout can have dropped without a word, and is verified within
+    // the recycle timeout or replaced. Every checkout still refuses a connection whose
+    // socket is closed or whose transaction state is broken (diesel-async's `is_broken`).
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        options.url.clone(),
+        config,
+    );
+    let verify_within = options.connect_timeout;
+    Pool::builder(manager)
+        .max_size(options.max_connections.max(1))
+        .wait_timeout(Some(options.connect_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .recycle_timeout(Some(options.connect_timeout))
+        .pre_recycle(Hook::async_fn(move |conn, metrics| {
+            Box::pin(verify_if_idle(conn, metrics.last_used(), verify_within))
+        }))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|err| StoreError::Unavailable(err.to_string()))
+}
+
+/// A pooled connection unused for longer than this is verified at checkout.
+const VERIFY_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The pool's checkout check (see [`pool`]): a test query for a
+/// connection idle for `VERIFY_IDLE_AFTER` or more, answered within `within`, else the
+/// connection is dropped and the pool takes or makes another.
+async fn verify_if_idle(
+    conn: &mut AsyncPgConnection,
+    idle: std::time::Duration,
+    within: std::time::Duration,
+) -> Result<(), HookError> {
+    use diesel_async::RunQueryDsl;
+    if idle < VERIFY_IDLE_AFTER {
+        return Ok(());
+    }
+    match tokio::time::timeout(within, diesel::sql_query("SELECT 1").execute(conn)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(HookError::Message(format!("idle connection: {err}").into())),
+        Err(_) => Err(HookError::Message(
+            "idle connection: no answer to the test query".into(),
+        )),
     }
 }
 

@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The store against a real PostgreSQL: one fresh database per test.
 
+use std::time::Duration;
+
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
@@ -456,45 +458,46 @@ async fn integrations_enforce_their_rules() {
     ));
 }
 
-/// The pool checks out connections without a test query (one round trip less per statement),
-/// so a connection whose server went away must still never be handed out twice: after every
-/// backend of the database is terminated (what a PostgreSQL restart does to the pool), each
-/// call either succeeds on a new connection or fails as `Unavailable` (an outage, which callers
+/// The pool checks out a connection in steady use without a test query (one round trip less
+/// per statement) and verifies one that sat idle, so a connection whose server went away must
+/// still never be handed out again: after every backend of the database is terminated (what a
+/// PostgreSQL restart does to the pool), right away and after the pool sat idle, each call
+/// either succeeds on a new connection or fails as `Unavailable` (an outage, which callers
 /// wait out), and the store is whole again by the next call.
 #[tokio::test]
 async fn connections_whose_server_went_away_are_replaced_not_reused() {
     let (db, store) = common::fresh_with(2).await;
     let acc = account(&store, "acme").await;
-    // Both pooled connections used at once, so both exist.
-    let (a, b) = tokio::join!(store.list_bots(acc, false), store.list_bots(acc, false));
-    a.unwrap();
-    b.unwrap();
-
     let mut admin = diesel_async::AsyncPgConnection::establish_for_test(db.url()).await;
-    let terminated: Vec<TerminatedRow> = diesel::sql_query(
-        "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .load(&mut admin)
-    .await
-    .unwrap();
-    assert_eq!(terminated.len(), 2, "both pooled connections were open");
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for idle in [Duration::from_millis(100), Duration::from_millis(1_500)] {
+        // Both pooled connections used at once, so both exist.
+        let (a, b) = tokio::join!(store.list_bots(acc, false), store.list_bots(acc, false));
+        a.unwrap();
+        b.unwrap();
+        let terminated: Vec<TerminatedRow> = diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .load(&mut admin)
+        .await
+        .unwrap();
+        assert_eq!(terminated.len(), 2, "both pooled connections were open");
+        tokio::time::sleep(idle).await;
 
-    let mut outcomes = Vec::new();
-    for _ in 0..4 {
-        match store.list_bots(acc, false).await {
-            Ok(_) => outcomes.push("ok"),
-            Err(StoreError::Unavailable(_)) => outcomes.push("unavailable"),
-            Err(other) => panic!("a dead connection surfaced as {other:?}"),
+        let mut outcomes = Vec::new();
+        for _ in 0..4 {
+            match store.list_bots(acc, false).await {
+                Ok(_) => outcomes.push("ok"),
+                Err(StoreError::Unavailable(_)) => outcomes.push("unavailable"),
+                Err(other) => panic!("a dead connection surfaced as {other:?} after {idle:?}"),
+            }
         }
+        assert_eq!(outcomes.last(), Some(&"ok"), "after {idle:?}: {outcomes:?}");
+        assert!(
+            outcomes.iter().filter(|o| **o == "unavailable").count() <= 2,
+            "after {idle:?}: {outcomes:?}"
+        );
     }
-    eprintln!("after the backends were terminated: {outcomes:?}");
-    assert_eq!(outcomes.last(), Some(&"ok"), "{outcomes:?}");
-    assert!(
-        outcomes.iter().filter(|o| **o == "unavailable").count() <= 2,
-        "{outcomes:?}"
-    );
 }
 
 #[derive(QueryableByName)]
