@@ -72,6 +72,10 @@ impl RunningExecutor {
 }
 
 pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorError> {
+    // Before anything records: the lease manager's first claim publishes the shard gauges
+    // before the probe server (which also installs it) is up, and a gauge set with no recorder
+    // is lost until the next heartbeat (the three-executor fault test caught one missing).
+    service_kit::metrics::install();
     let store = store::Store::connect(&(&config.database).into()).await?;
     let broker = Broker::start_from_settings(&config.broker, config.instance_name.clone())?;
     let alerter = alerts::Alerter::start(store.clone(), config.alerts.clone())?;
