@@ -70,6 +70,9 @@ struct Args {
     /// Where the service binaries are; by default beside this one.
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Keep the callgrind output files (their paths are printed) for `callgrind_annotate`.
+    #[arg(long)]
+    keep_profiles: bool,
 }
 
 const PUBLISH_WITHIN: Duration = Duration::from_secs(30);
@@ -182,7 +185,11 @@ async fn run_once(
     admin.stop().await;
     result?;
     let text = std::fs::read_to_string(&out)?;
-    let _ = std::fs::remove_file(&out);
+    if args.keep_profiles {
+        println!("profile of {turns} turns: {}", out.display());
+    } else {
+        let _ = std::fs::remove_file(&out);
+    }
     text.lines()
         .find_map(|line| {
             line.strip_prefix("summary: ")
