@@ -71,6 +71,10 @@ impl RunningExecutor {
     }
 }
 
+/// Connections of the shard lease manager's own pool (one round at a time, one spare for a
+/// round that overlaps a slow one).
+const LEASE_CONNECTIONS: usize = 2;
+
 pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorError> {
     // Before anything records: the lease manager's first claim publishes the shard gauges
     // before the probe server (which also installs it) is up, and a gauge set with no recorder
@@ -137,8 +141,15 @@ pub async fn start(config: ExecutorConfig) -> Result<RunningExecutor, ExecutorEr
         config.instance_name,
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
+    // The leases get a pool of their own: on the turns' pool a heartbeat waited behind up to
+    // 256 turns in flight, missed its slot under load ("waiting for a slot", fault suite) and
+    // let the executor's own leases expire, which moved its shards for nothing.
+    let lease_store = store::Store::connect_without_migrations(&store::StoreOptions {
+        max_connections: LEASE_CONNECTIONS,
+        ..(&config.database).into()
+    })?;
     let mut manager = shards::ShardManager::new(
-        store.clone(),
+        lease_store,
         instance_id.clone(),
         config.broker.inbound_shards,
         config.shard_leases,
