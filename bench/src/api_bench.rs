@@ -190,15 +190,5 @@ async fn drive(
 }
 
 async fn post(target: &Target, url: &str, body: Value) -> anyhow::Result<Value> {
-    let response = target
-        .client
-        .post(url)
-        .header("X-API-Key", &target.key)
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    anyhow::ensure!(status.is_success(), "{status}: {body}");
-    Ok(body)
+    harness::post_api(&target.client, url, &target.key, body).await
 }
