@@ -544,11 +544,51 @@ fn spawn(
     let child = command
         .spawn()
         .unwrap_or_else(|err| panic!("{binary} starts: {err}"));
+    watch_over(log_dir, bin, child.id());
     Service {
         name: binary.to_owned(),
         port,
         child,
     }
+}
+
+/// Services outlive a test process that dies without unwinding (`kill -9`, an abort, a CI
+/// timeout): `Service`'s `Drop` never runs, and they keep retrying servers that are gone. A
+/// shell in a process group of its own (as the servers' watchdog) waits for this process to
+/// end, then kills every service it started that is still running. A pid is killed only while
+/// it is still one of our binaries (`/proc/<pid>/exe` under `bin`), so a pid reused since is
+/// left alone; services run under valgrind are not covered.
+fn watch_over(log_dir: &Path, bin: &Path, pid: u32) {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    static WATCHDOG: OnceLock<()> = OnceLock::new();
+    let pids = log_dir.join("service-pids");
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&pids)
+    {
+        let _ = writeln!(file, "{pid}");
+    }
+    WATCHDOG.get_or_init(|| {
+        let script = format!(
+            "while kill -0 {me} 2>/dev/null; do sleep 1; done\n\
+             for pid in $(cat '{pids}'); do\n\
+               case \"$(readlink /proc/$pid/exe 2>/dev/null)\" in '{bin}'/*) kill -9 $pid;; esac\n\
+             done\n",
+            me = std::process::id(),
+            pids = pids.display(),
+            bin = bin.display(),
+        );
+        // Not waited for: it outlives this process by design, and init reaps it.
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn();
+    });
 }
 
 /// Waits until `path` answers 200 (60 s at most: the machine may be loaded).
