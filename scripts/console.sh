@@ -51,6 +51,11 @@ build_console() {
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -f "$console/dist/index.html" ]; then
         (cd "$console" && npm run --silent build)
         echo "$want" >"$stamp"
+        # A release admin embeds dist when it is compiled, and cargo sees neither a dist that
+        # appeared since nor files it never embedded: an admin built before the console kept
+        # serving 404 at /console/. Touching the embedding module makes the next build embed
+        # this dist.
+        touch "$repo/services/admin/src/console.rs"
     else
         services_log "console: dist is up to date"
     fi
