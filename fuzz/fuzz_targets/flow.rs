@@ -44,8 +44,14 @@ fn run(bot: &BotVersion, valid: bool) {
     for turn in 0..MAX_TURNS {
         match step {
             Ok(TurnStep::NeedsHttp { request, resume }) => {
+                // Schemes are case-insensitive (RFC 3986 3.1), and so is the engine's check
+                // (`flow::url`): `htTps://` is https. (The fuzzer found the old, case-sensitive
+                // assertion wrong, seed `mixed-case-https-scheme.json`.)
+                let scheme = request.url.split_once("://").map(|(scheme, _)| scheme);
                 assert!(
-                    request.url.starts_with("http://") || request.url.starts_with("https://"),
+                    scheme.is_some_and(|s| {
+                        s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https")
+                    }),
                     "an http call to a URL that is not http(s): {}",
                     request.url
                 );
