@@ -212,18 +212,17 @@ async fn main() -> anyhow::Result<()> {
             end[i].map_or("-".to_owned(), |u| u.threads.to_string()),
         );
     }
-    let over_live = services
-        .iter()
-        .zip(&live_peak)
-        .filter(|(_, &kib)| kib > 64 * 1024)
-        .map(|((name, _), _)| name.as_str())
-        .collect::<Vec<_>>();
-    let over_waiting = services
-        .iter()
-        .zip(&waiting_peak)
-        .filter(|(_, &kib)| kib > 128 * 1024)
-        .map(|((name, _), _)| name.as_str())
-        .collect::<Vec<_>>();
+    // The services whose peak (KiB) went over `limit_mib`.
+    let over = |peaks: &[u64], limit_mib: u64| {
+        services
+            .iter()
+            .zip(peaks)
+            .filter(|(_, &kib)| kib > limit_mib * 1024)
+            .map(|((name, _), _)| name.as_str())
+            .collect::<Vec<_>>()
+    };
+    let over_live = over(&live_peak, 64);
+    let over_waiting = over(&waiting_peak, 128);
     println!(
         "targets: under 64 MiB with the live conversations: {}; under 128 MiB with the waiting \
          requests: {}",
