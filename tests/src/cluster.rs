@@ -560,7 +560,6 @@ fn spawn(
 /// left alone; services run under valgrind are not covered.
 fn watch_over(log_dir: &Path, bin: &Path, pid: u32) {
     use std::io::Write;
-    use std::os::unix::process::CommandExt;
     static WATCHDOG: OnceLock<()> = OnceLock::new();
     let pids = log_dir.join("service-pids");
     if let Ok(mut file) = std::fs::OpenOptions::new()
@@ -571,23 +570,15 @@ fn watch_over(log_dir: &Path, bin: &Path, pid: u32) {
         let _ = writeln!(file, "{pid}");
     }
     WATCHDOG.get_or_init(|| {
-        let script = format!(
-            "while kill -0 {me} 2>/dev/null; do sleep 1; done\n\
-             for pid in $(cat '{pids}'); do\n\
+        let cleanup = format!(
+            "for pid in $(cat '{pids}'); do\n\
                case \"$(readlink /proc/$pid/exe 2>/dev/null)\" in '{bin}'/*) kill -9 $pid;; esac\n\
              done\n",
-            me = std::process::id(),
             pids = pids.display(),
             bin = bin.display(),
         );
         // Not waited for: it outlives this process by design, and init reaps it.
-        let _ = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn();
+        let _ = crate::servers::after_this_process(&cleanup);
     });
 }
 

@@ -113,16 +113,25 @@ impl Drop for PrivateServers {
 /// A shell, in a process group of its own (a test runner's kill of the test's group spares
 /// it), that waits for this process to end and then kills both servers and removes their data.
 fn watchdog(data: &Path, rabbit: &PrivateRabbit, postgres: &PrivatePostgres) -> Child {
-    use std::os::unix::process::CommandExt;
-    let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 1; done\n\
-         [ -f '{pid_file}' ] && kill -9 \"$(cat '{pid_file}')\"\n\
+    let cleanup = format!(
+        "[ -f '{pid_file}' ] && kill -9 \"$(cat '{pid_file}')\"\n\
          {stop_postgres} >/dev/null 2>&1\n\
          rm -rf '{data}'\n",
-        pid = std::process::id(),
         pid_file = rabbit.pid_file.display(),
         stop_postgres = postgres.stop_command_line(),
         data = data.display(),
+    );
+    after_this_process(&cleanup).expect("the servers' watchdog starts")
+}
+
+/// Runs the shell `cleanup` once this process has ended, however it ends: a shell in a
+/// process group of its own (a test runner's kill of the test's group spares it) that polls
+/// this process every second.
+pub(crate) fn after_this_process(cleanup: &str) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done\n{cleanup}",
+        pid = std::process::id(),
     );
     Command::new("sh")
         .args(["-c", &script])
@@ -131,7 +140,6 @@ fn watchdog(data: &Path, rabbit: &PrivateRabbit, postgres: &PrivatePostgres) -> 
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
-        .expect("the servers' watchdog starts")
 }
 
 /// A PostgreSQL 15 cluster of our own.
