@@ -95,6 +95,9 @@ async fn start_inner(
     config: SenderConfig,
     alerts: Option<Arc<dyn AlertSink>>,
 ) -> Result<RunningSender, SenderError> {
+    // Before the consumers start recording (the probe server installs it too, but later):
+    // a gauge set before the recorder exists is lost (the executor's shard gauges were).
+    service_kit::metrics::install();
     let store = store::Store::connect(&(&config.database).into()).await?;
     let alerts: Arc<dyn AlertSink> = match alerts {
         Some(sink) => sink,
