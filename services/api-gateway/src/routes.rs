@@ -234,12 +234,18 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value.to_str().map_err(|_| {
-        ApiError::unprocessable(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be visible ASCII",
-        )
-    })?;
+    // The documented pattern: printable ASCII (spaces inside). `to_str` also lets a tab
+    // through, which schemathesis found accepted (a 200 for a key the contract refuses).
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| key.bytes().all(|b| (0x20..=0x7e).contains(&b)))
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be visible ASCII",
+            )
+        })?;
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
         return Err(ApiError::unprocessable(
             "invalid_idempotency_key",
