@@ -4,6 +4,7 @@
 //! Run by hand, in release mode (see docs/performance.md):
 //!   cargo run --release -p bench --bin api-bench -- --sessions 64,256 --messages 40
 
+mod cpu;
 mod floor;
 mod harness;
 mod stats;
@@ -44,8 +45,10 @@ async fn main() -> anyhow::Result<()> {
     let floor_serial = floor_serial.summary(floor_serial_wall);
     let mut floor_loads = Vec::new();
     for &sessions in &args.sessions {
+        let before = cpu::CpuReading::now();
         let (load, wall) = floor::drive(&floor, sessions, args.messages).await?;
-        floor_loads.push(load.summary(wall));
+        let cpu = cpu::CpuReading::now().per_message_since(&before, sessions * args.messages);
+        floor_loads.push((load.summary(wall), cpu));
     }
 
     let platform = Platform::start_with(PlatformOptions {
@@ -67,13 +70,14 @@ async fn main() -> anyhow::Result<()> {
         client,
     });
     drive(&target, 8, 20, "warm").await?;
-    let (serial, serial_wall) = drive(&target, 1, args.serial, "serial").await?;
+    let (serial, serial_wall, _) = drive(&target, 1, args.serial, "serial").await?;
     let serial = serial.summary(serial_wall);
     let mut loads = Vec::new();
     for &sessions in &args.sessions {
-        let (load, wall) =
+        let (load, wall, before) =
             drive(&target, sessions, args.messages, &format!("load{sessions}")).await?;
-        loads.push(load.summary(wall));
+        let cpu = cpu::CpuReading::now().per_message_since(&before, sessions * args.messages);
+        loads.push((load.summary(wall), cpu));
     }
 
     println!();
@@ -84,13 +88,17 @@ async fn main() -> anyhow::Result<()> {
         "  p50 above the floor's: {:.2} ms",
         (serial.p50.as_secs_f64() - floor_serial.p50.as_secs_f64()) * 1e3
     );
-    for ((sessions, floor_load), load) in args.sessions.iter().zip(&floor_loads).zip(&loads) {
+    for ((sessions, (floor_load, floor_cpu)), (load, cpu)) in
+        args.sessions.iter().zip(&floor_loads).zip(&loads)
+    {
         println!(
             "{sessions} concurrent sessions × {} messages",
             args.messages
         );
         println!("  floor     {floor_load}");
+        println!("            {floor_cpu}");
         println!("  platform  {load}");
+        println!("            {cpu}");
         println!(
             "platform / floor throughput at {sessions} sessions: {:.0}%",
             100.0 * load.per_second / floor_load.per_second.max(1e-9)
@@ -149,22 +157,27 @@ async fn echo_integration(platform: &Platform) -> (String, i64) {
 }
 
 /// `sessions` sessions in parallel; each starts, then sends `per_session` messages one after
-/// another. Only the messages are timed.
+/// another. Only the messages are timed: the clock (and the CPU reading returned) starts once
+/// every session has started.
 async fn drive(
     target: &Arc<Target>,
     sessions: usize,
     per_session: usize,
     label: &str,
-) -> anyhow::Result<(Samples, Duration)> {
+) -> anyhow::Result<(Samples, Duration, cpu::CpuReading)> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let mut tasks = Vec::new();
-    let started = Instant::now();
+    let all_started = Arc::new(tokio::sync::Barrier::new(sessions + 1));
     for s in 0..sessions {
         let target = target.clone();
+        let all_started = all_started.clone();
         let session = format!("{label}-{run}-{s}");
         tasks.push(tokio::spawn(async move {
             let start = format!("{}/{}/session/", target.base, target.integration);
-            post(&target, &start, json!({"session_id": session})).await?;
+            let started = post(&target, &start, json!({"session_id": session})).await;
+            // Every task reaches the barrier, even one whose start failed, so none waits forever.
+            all_started.wait().await;
+            started?;
             let message = format!(
                 "{}/{}/session/{session}/message/",
                 target.base, target.integration
@@ -182,11 +195,14 @@ async fn drive(
             anyhow::Ok(samples)
         }));
     }
+    all_started.wait().await;
+    let cpu = cpu::CpuReading::now();
+    let started = Instant::now();
     let mut all = Samples::default();
     for task in tasks {
         all.extend(task.await??);
     }
-    Ok((all, started.elapsed()))
+    Ok((all, started.elapsed(), cpu))
 }
 
 async fn post(target: &Target, url: &str, body: Value) -> anyhow::Result<Value> {

@@ -177,11 +177,11 @@ async fn work(pool: &Pool<AsyncPgConnection>, delivery: &Delivery) -> anyhow::Re
         .to_owned();
     let mut conn = pool.get().await?;
     AnsiTransactionManager::begin_transaction(&mut *conn).await?;
-    diesel::sql_query("INSERT INTO inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING")
+    store::prepared::prepared("INSERT INTO inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind::<diesel::sql_types::Text, _>(&event_id)
         .execute(&mut conn)
         .await?;
-    diesel::sql_query(
+    store::prepared::prepared(
         "INSERT INTO sessions (key, state, revision) VALUES ($1, $2, 1) \
          ON CONFLICT (key) DO UPDATE SET state = EXCLUDED.state, revision = sessions.revision + 1",
     )
@@ -189,7 +189,7 @@ async fn work(pool: &Pool<AsyncPgConnection>, delivery: &Delivery) -> anyhow::Re
     .bind::<diesel::sql_types::Jsonb, _>(&message)
     .execute(&mut conn)
     .await?;
-    diesel::sql_query("INSERT INTO outbox (payload) VALUES ($1)")
+    store::prepared::prepared("INSERT INTO outbox (payload) VALUES ($1)")
         .bind::<diesel::sql_types::Jsonb, _>(&message)
         .execute(&mut conn)
         .await?;

@@ -135,7 +135,7 @@ impl IngestFloor {
 /// One receipt-sized row, in its own (implicit) transaction.
 async fn insert(pool: &Pool<AsyncPgConnection>, id: &str) -> anyhow::Result<()> {
     let mut conn = pool.get().await?;
-    diesel::sql_query(
+    store::prepared::prepared(
         "INSERT INTO receipts (integration_id, kind, detail) VALUES (1, 'ignored', \
          jsonb_build_object('wamid', $1::text))",
     )

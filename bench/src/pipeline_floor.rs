@@ -293,11 +293,13 @@ async fn turn(
     let mut conn = pool.get().await?;
     AnsiTransactionManager::begin_transaction(&mut *conn).await?;
     let written = async {
-        diesel::sql_query("INSERT INTO inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind::<Text, _>(&event.event_id)
-            .execute(&mut conn)
-            .await?;
-        diesel::sql_query(
+        store::prepared::prepared(
+            "INSERT INTO inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind::<Text, _>(&event.event_id)
+        .execute(&mut conn)
+        .await?;
+        store::prepared::prepared(
             "INSERT INTO sessions (key, state, revision) VALUES ($1, $2, 1) ON CONFLICT (key) \
              DO UPDATE SET state = EXCLUDED.state, revision = sessions.revision + 1",
         )
@@ -305,7 +307,7 @@ async fn turn(
         .bind::<Jsonb, _>(&state)
         .execute(&mut conn)
         .await?;
-        diesel::sql_query("INSERT INTO outbox (payload) VALUES ($1)")
+        store::prepared::prepared("INSERT INTO outbox (payload) VALUES ($1)")
             .bind::<Jsonb, _>(&outputs)
             .execute(&mut conn)
             .await?;
@@ -355,7 +357,7 @@ async fn send(
             .send_message(VERSION, &batch.phone_number_id, token, &payload)
             .await?;
         let mut conn = pool.get().await?;
-        diesel::sql_query(
+        store::prepared::prepared(
             "WITH message AS (INSERT INTO outbound_messages (wamid, conversation_key, \
                                                             batch_event_id) \
                               VALUES ($1, $2, $3) ON CONFLICT DO NOTHING) \

@@ -60,22 +60,22 @@ async fn floor_run(conn: &mut AsyncPgConnection, run: usize) -> anyhow::Result<f
             "BEGIN; SET LOCAL lock_timeout = '5000ms'",
         )
         .await?;
-        diesel::sql_query("SELECT count(*) FROM floor_events WHERE event_id = $1")
+        store::prepared::prepared("SELECT count(*) FROM floor_events WHERE event_id = $1")
             .bind::<Text, _>(&event)
             .execute(conn)
             .await?;
-        diesel::sql_query("SELECT state FROM floor_sessions WHERE key = $1 FOR UPDATE")
+        store::prepared::prepared("SELECT state FROM floor_sessions WHERE key = $1 FOR UPDATE")
             .bind::<Text, _>(&key)
             .execute(conn)
             .await?;
-        diesel::sql_query(
+        store::prepared::prepared(
             "UPDATE floor_sessions SET state = $2::jsonb, revision = revision + 1 WHERE key = $1",
         )
         .bind::<Text, _>(&key)
         .bind::<Text, _>(format!("{{\"turn\": {turn}}}"))
         .execute(conn)
         .await?;
-        diesel::sql_query("INSERT INTO floor_events (event_id, outputs) VALUES ($1, '{}')")
+        store::prepared::prepared("INSERT INTO floor_events (event_id, outputs) VALUES ($1, '{}')")
             .bind::<Text, _>(&event)
             .execute(conn)
             .await?;

@@ -367,7 +367,7 @@ impl Store {
     /// integration with that id.
     pub async fn api_access(&self, id: IntegrationId) -> Result<Option<ApiAccess>, StoreError> {
         let mut conn = self.conn().await?;
-        Ok(diesel::sql_query(
+        Ok(crate::prepared::prepared(
             "SELECT i.active, a.key_digest, a.variable_injection, a.rate_limit_per_minute \
              FROM integrations i JOIN api_integrations a ON a.integration_id = i.id \
              WHERE i.id = $1",

@@ -17,6 +17,7 @@ pub mod dead_letters;
 pub mod idempotency;
 pub mod integrations;
 pub mod keys;
+pub mod prepared;
 pub mod rate_limits;
 pub mod sandbox;
 pub mod saved_scenarios;

@@ -153,7 +153,7 @@ impl Store {
         event_id: &str,
     ) -> Result<Option<BatchProgress>, StoreError> {
         let mut conn = self.conn().await?;
-        let row: Option<ProgressRow> = diesel::sql_query(
+        let row: Option<ProgressRow> = crate::prepared::prepared(
             "SELECT sent_count, outcome FROM outbound_batches WHERE event_id = $1",
         )
         .bind::<Text, _>(event_id)
@@ -171,7 +171,7 @@ impl Store {
         event_id: &str,
     ) -> Result<BatchStart, StoreError> {
         let mut conn = self.conn().await?;
-        let row: BatchStartRow = diesel::sql_query(
+        let row: BatchStartRow = crate::prepared::prepared(
             "SELECT b.sent_count, b.outcome, i.active, w.phone_number_id, \
                     w.access_token_sealed, w.api_version, w.template_name, w.template_language \
              FROM (SELECT 1) AS one \
@@ -257,7 +257,7 @@ impl Store {
         let counts: Vec<i32> = batches.values().map(|b| b.1).collect();
         let outcomes: Vec<Option<&str>> = batches.values().map(|b| b.2).collect();
         let mut conn = self.conn().await?;
-        diesel::sql_query(
+        crate::prepared::prepared(
             "WITH accepted AS ( \
                  INSERT INTO outbound_messages (wamid, integration_id, conversation_key, \
                                                 recipient, batch_event_id, status, status_rank) \
@@ -312,7 +312,7 @@ impl Store {
         let count = i32::try_from(sent_count)
             .map_err(|_| StoreError::Corrupt(format!("sent_count {sent_count}")))?;
         let mut conn = self.conn().await?;
-        diesel::sql_query(
+        crate::prepared::prepared(
             "INSERT INTO outbound_batches (event_id, integration_id, sent_count, outcome, \
                                            completed_at) \
              VALUES ($1, $2, $3, $4, CASE WHEN $4 IS NULL THEN NULL ELSE now() END) \
@@ -338,7 +338,7 @@ impl Store {
         limit: i64,
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn().await?;
-        Ok(diesel::sql_query(
+        Ok(crate::prepared::prepared(
             "DELETE FROM outbound_batches WHERE event_id IN \
                  (SELECT event_id FROM outbound_batches WHERE updated_at < $1 LIMIT $2)",
         )

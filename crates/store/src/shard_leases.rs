@@ -69,7 +69,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<Membership, StoreError> {
         let mut conn = self.conn().await?;
-        diesel::sql_query(
+        crate::prepared::prepared(
             "INSERT INTO shard_members (instance, shard_count, expires_at) \
              VALUES ($1, $2, now() + $3 * interval '1 millisecond') \
              ON CONFLICT (instance) DO UPDATE \
@@ -80,7 +80,7 @@ impl Store {
         .bind::<BigInt, _>(millis(ttl))
         .execute(&mut conn)
         .await?;
-        Ok(diesel::sql_query(
+        Ok(crate::prepared::prepared(
             "SELECT count(*) AS live, count(*) FILTER (WHERE shard_count <> $1) AS disagreeing \
              FROM shard_members WHERE expires_at > now()",
         )
@@ -98,7 +98,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<Vec<HeldShard>, StoreError> {
         let mut conn = self.conn().await?;
-        Ok(diesel::sql_query(
+        Ok(crate::prepared::prepared(
             "UPDATE shard_leases SET expires_at = now() + $2 * interval '1 millisecond' \
              WHERE holder = $1 RETURNING shard, epoch",
         )
@@ -121,7 +121,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut conn = self.conn().await?;
-        Ok(diesel::sql_query(
+        Ok(crate::prepared::prepared(
             "UPDATE shard_leases SET holder = $1, epoch = epoch + 1, \
                  expires_at = now() + $4 * interval '1 millisecond' \
              WHERE shard IN ( \
@@ -166,7 +166,7 @@ impl Store {
     /// operators and tests.
     pub async fn shard_holders(&self) -> Result<Vec<(String, i32)>, StoreError> {
         let mut conn = self.conn().await?;
-        let rows: Vec<Holding> = diesel::sql_query(
+        let rows: Vec<Holding> = crate::prepared::prepared(
             "SELECT holder, shard FROM shard_leases \
              WHERE holder IS NOT NULL AND expires_at > now() ORDER BY holder, shard",
         )

@@ -147,7 +147,7 @@ impl Store {
         integration: IntegrationId,
     ) -> Result<Option<StartTarget>, StoreError> {
         let mut conn = self.conn().await?;
-        Ok(diesel::sql_query(
+        Ok(crate::prepared::prepared(
             "SELECT i.active, i.bot_id, COALESCE(i.pinned_version, b.latest_version) AS bot_version, \
                     a.variable_injection, w.conversation_expiry_seconds, \
                     w.template_name, w.template_language \
@@ -287,7 +287,7 @@ async fn preflight(
         #[diesel(embed)]
         session: LockedSession,
     }
-    let row: Row = diesel::sql_query(
+    let row: Row = crate::prepared::prepared(
         "WITH locked AS (SELECT * FROM sessions WHERE integration_id = $2 AND session_id = $3                          FOR UPDATE) \
          SELECT (SELECT outputs FROM processed_events WHERE event_id = $1) AS outputs, \
                 (i.id IS NOT NULL) AS found, \

@@ -237,7 +237,7 @@ impl Store {
         batch_event_id: &str,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
-        diesel::sql_query(
+        crate::prepared::prepared(
             "INSERT INTO outbound_messages (wamid, integration_id, conversation_key, recipient, \
                                             batch_event_id, status, status_rank) \
              VALUES ($1, $2, $3, $4, $5, 'accepted', 0) \
@@ -278,7 +278,7 @@ impl Store {
         let errors: Vec<Option<&Value>> = chosen.iter().map(|u| u.errors.as_ref()).collect();
         let times: Vec<Option<DateTime<Utc>>> = chosen.iter().map(|u| u.status_at).collect();
         let mut conn = self.conn().await?;
-        let changed = diesel::sql_query(
+        let changed = crate::prepared::prepared(
             "INSERT INTO outbound_messages \
                  (wamid, integration_id, recipient, status, status_rank, errors, status_at) \
              SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], \
@@ -310,7 +310,7 @@ impl Store {
         wamid: &str,
     ) -> Result<Option<OutboundMessage>, StoreError> {
         let mut conn = self.conn().await?;
-        let row: Option<OutboundRow> = diesel::sql_query(
+        let row: Option<OutboundRow> = crate::prepared::prepared(
             "SELECT wamid, integration_id, conversation_key, recipient, batch_event_id, status, \
                     errors, \
                     status_at, created_at, updated_at \
@@ -352,7 +352,7 @@ impl Store {
         let kinds: Vec<&str> = receipts.iter().map(|r| r.kind.as_str()).collect();
         let details: Vec<&Value> = receipts.iter().map(|r| &r.detail).collect();
         let mut conn = self.conn().await?;
-        diesel::sql_query(
+        crate::prepared::prepared(
             "INSERT INTO webhook_receipts (integration_id, kind, detail) \
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[])",
         )

@@ -506,3 +506,52 @@ struct TerminatedRow {
     #[allow(dead_code)]
     terminated: bool,
 }
+
+/// `store::prepared` statements are prepared once per connection and reused (the point of
+/// them: no parse and plan per turn), where `diesel::sql_query` prepares none.
+#[tokio::test]
+async fn prepared_statements_are_parsed_once_per_connection() {
+    #[derive(QueryableByName)]
+    struct Sum {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let db = testkit::database::TestDatabase::create().await.unwrap();
+    let mut conn = diesel_async::AsyncPgConnection::establish_for_test(db.url()).await;
+    let text = "SELECT $1::bigint + $1 + $2 AS n";
+    for round in 0..3_i64 {
+        let sum: Sum = store::prepared::prepared(text)
+            .bind::<diesel::sql_types::BigInt, _>(round)
+            .bind::<diesel::sql_types::BigInt, _>(10_i64)
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(sum.n, 2 * round + 10);
+        let _: Sum = diesel::sql_query("SELECT $1::bigint AS n")
+            .bind::<diesel::sql_types::BigInt, _>(round)
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+    }
+    let prepared_here = |pattern: &'static str| {
+        diesel::sql_query(
+            "SELECT count(*) AS count FROM pg_prepared_statements WHERE statement LIKE $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(pattern)
+    };
+    let ours: Count = prepared_here("SELECT $1::bigint + $2 + $3 AS n")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ours.count, 1, "one prepared statement, used three times");
+    let plain: Count = prepared_here("SELECT $1::bigint AS n")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(plain.count, 0, "sql_query prepares nothing to reuse");
+}
